@@ -29,6 +29,18 @@ inline std::ostream& operator<<(std::ostream& out, const Window2D& w) {
                << ", padding '" << padding_name(w.padding) << "'";
 }
 
+// Convolution options; the kernel size comes from the weights' shape.
+// Dilation is 1 (the networks bcnn builds need no other).
+struct ConvParams {
+    Index stride_h = 1, stride_w = 1;
+    Padding padding = Padding::valid;
+};
+
+// The window a convolution with a kh x kw kernel slides.
+inline Window2D conv_window(Index kernel_h, Index kernel_w, const ConvParams& params) {
+    return Window2D{kernel_h, kernel_w, params.stride_h, params.stride_w, params.padding};
+}
+
 // Where the window lands on an in_h x in_w input: output size and the
 // padding before the first row/column (the rest of the padding is after).
 struct WindowGeometry {
