@@ -120,9 +120,12 @@ public:
     // The tensor as rows x (last axis) with a uniform row stride. Throws,
     // naming `what`, when the view has gaps other than between rows.
     RowMatrix<T> as_rows(const char* what = "tensor") const {
-        BCNN_CHECK(rank() >= 1, what << ": a rank-0 tensor has no rows");
         RowMatrix<T> m;
         m.data = data();
+        if (rank() == 0) {  // a scalar: one row of one element
+            m.rows = m.cols = m.ld = 1;
+            return m;
+        }
         m.cols = shape_[rank() - 1];
         m.rows = m.cols == 0 ? 0 : numel() / m.cols;
         BCNN_CHECK(m.cols <= 1 || strides_[rank() - 1] == 1,
