@@ -1,0 +1,34 @@
+#pragma once
+// The activation a layer applies to its own output (Keras' `activation=`
+// argument): linear or relu. Softmax is not fused into layers: a model ends in
+// logits, the loss applies softmax (numerically stable), and predict()
+// returns probabilities.
+
+#include <string>
+
+#include "bcnn/kernels/cpu/activation.hpp"
+
+namespace bcnn {
+namespace nn {
+
+enum class ActivationFn { linear, relu };
+
+inline const char* activation_name(ActivationFn fn) { return fn == ActivationFn::relu ? "relu" : "linear"; }
+
+// y = fn(y) in place.
+template <typename T>
+void apply_activation(ActivationFn fn, Tensor<T>& y) {
+    if (fn == ActivationFn::relu) cpu::relu_forward(y, y);
+}
+
+// The gradient before the activation, given its output y and the gradient dy
+// after it: written into `pre` (which may be dy itself) and returned.
+template <typename T>
+const Tensor<T>& activation_backward(ActivationFn fn, const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& pre) {
+    if (fn == ActivationFn::linear) return dy;
+    cpu::relu_backward(y, dy, pre);
+    return pre;
+}
+
+}  // namespace nn
+}  // namespace bcnn
