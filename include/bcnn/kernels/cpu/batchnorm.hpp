@@ -1,0 +1,258 @@
+#pragma once
+// Batch normalisation over every axis but the last (Keras BatchNormalization,
+// axis=-1): x (N, H, W, C) is normalised per channel, x (N, F) per feature.
+// With m = numel / C values per channel:
+//   training:  mean = sum(x) / m, var = sum((x - mean)^2) / m   (biased)
+//              y = gamma * (x - mean) / sqrt(var + epsilon) + beta
+//              moving = moving * momentum + batch * (1 - momentum)
+//   inference: the same y with the moving mean and variance.
+// Keras detail: for 4-D inputs Keras runs the fused kernel, whose
+// moving-variance update uses the UNBIASED batch variance var * m / (m - 1);
+// for other ranks it uses the biased var. The training forward takes this as
+// the explicit argument `unbiased_moving_variance`; layers pass
+// keras_unbiased_moving_variance(x.rank()) to match Keras.
+// x, y, dy, dx may be channel-slice views (y may be x, dx may be dy);
+// gamma, beta and the statistics (C) must be contiguous.
+// Sums run in double over a fixed split of the rows, combined in order: the
+// result does not depend on the thread count.
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "bcnn/kernels/cpu/elementwise.hpp"
+
+namespace bcnn {
+namespace cpu {
+
+constexpr double kBatchNormMomentum = 0.99;  // Keras default
+constexpr double kBatchNormEpsilon = 1e-3;   // Keras default (Keras' DenseNet uses 1.001e-5)
+
+// Keras uses the unbiased batch variance for the moving variance of 4-D inputs only.
+inline bool keras_unbiased_moving_variance(int input_rank) { return input_rank == 4; }
+
+namespace detail {
+
+// Rows are split into at most kBatchNormMaxChunks chunks of at least
+// kBatchNormMinChunkElements values each (fewer when the tensor is small), whatever the thread count, so
+// sums are reproducible everywhere.
+constexpr Index kBatchNormMaxChunks = 64;
+constexpr Index kBatchNormMinChunkElements = Index(1) << 14;
+
+// Sums over the rows in double: accumulate(r, partial) adds row r's `width`
+// contributions into partial[0, width). Chunks are summed in a fixed order.
+template <typename Accumulate>
+std::vector<double> sum_over_rows(Index rows, Index width, Accumulate accumulate) {
+    const Index chunks =
+        std::max<Index>(1, std::min({kBatchNormMaxChunks, rows, rows * width / kBatchNormMinChunkElements}));
+    std::vector<double> partials(static_cast<std::size_t>(chunks * width), 0.0);
+    parallel_chunks(rows, static_cast<int>(chunks), [&](int chunk, Index first, Index last) {
+        double* partial = partials.data() + chunk * width;
+        for (Index r = first; r < last; ++r) accumulate(r, partial);
+    });
+    std::vector<double> total(static_cast<std::size_t>(width), 0.0);
+    for (Index chunk = 0; chunk < chunks; ++chunk)
+        for (Index j = 0; j < width; ++j) total[j] += partials[chunk * width + j];
+    return total;
+}
+
+// Per-channel vector (C) as doubles.
+template <typename T>
+std::vector<double> channel_values(const Tensor<T>& t) {
+    return std::vector<double>(t.data(), t.data() + t.numel());
+}
+
+// Checks that x (..., C) is a CPU tensor of rank >= 2; returns C.
+template <typename T>
+Index checked_channels(const Tensor<T>& x, const char* op) {
+    BCNN_CHECK(x.defined(), op << ": input is an empty tensor");
+    x.require_cpu(op);
+    BCNN_CHECK(x.rank() >= 2, op << ": input must have a batch axis and a channel axis, got shape " << x.shape());
+    return x.dim(-1);
+}
+
+// A per-channel parameter or statistic: shape (C), contiguous.
+template <typename T>
+void require_channel_vector(const Tensor<T>& t, Index channels, const char* op, const char* name) {
+    require_shape(t, Shape{channels}, op, name);
+    require_contiguous(t, op, name);
+}
+
+// y = x * scale + shift per channel (x, y of one shape; y may be x).
+template <typename T>
+void scale_shift_channels(const Tensor<T>& x, const std::vector<double>& scale, const std::vector<double>& shift,
+                          Tensor<T>& y, const char* op) {
+    const std::vector<T> s(scale.begin(), scale.end()), b(shift.begin(), shift.end());
+    for_each_row(
+        op, y,
+        [&](Index, T* out, const T* in, Index channels) {
+            for (Index c = 0; c < channels; ++c) out[c] = in[c] * s[c] + b[c];
+        },
+        x);
+}
+
+// The backward pass given the mean and inverse std used in the forward pass.
+// batch_statistics: they were computed from x (training), so the gradient
+// flows through them; otherwise they are constants (inference, frozen BN).
+template <typename T>
+void batchnorm_backward(const char* op, const Tensor<T>& x, const Tensor<T>& gamma, const std::vector<double>& mean,
+                        const std::vector<double>& inv_std, const Tensor<T>& dy, bool batch_statistics,
+                        OptionalOutput<T> dx, OptionalOutput<T> d_gamma, OptionalOutput<T> d_beta) {
+    const Index channels = x.dim(-1), m = channels == 0 ? 0 : x.numel() / channels;
+    require_shape(dy, x.shape(), op, "output gradient");
+    if (dx) require_shape(*dx, x.shape(), op, "input gradient");
+    if (d_gamma) require_channel_vector(*d_gamma, channels, op, "gamma gradient");
+    if (d_beta) require_channel_vector(*d_beta, channels, op, "beta gradient");
+    const RowMatrix<T> xm = x.as_rows(op), dym = dy.as_rows(op);
+    // sums[c] = sum(dy), sums[C + c] = sum(dy * xhat) with xhat = (x - mean) * inv_std
+    std::vector<double> sums;
+    if (batch_statistics || d_gamma || d_beta)
+        sums = sum_over_rows(m, 2 * channels, [&](Index r, double* partial) {
+            const T* in = xm.row(r);
+            const T* grad = dym.row(r);
+            for (Index c = 0; c < channels; ++c) {
+                partial[c] += grad[c];
+                partial[channels + c] += grad[c] * ((in[c] - mean[c]) * inv_std[c]);
+            }
+        });
+    for (Index c = 0; c < channels; ++c) {
+        if (d_beta) d_beta->data()[c] = static_cast<T>(sums[c]);
+        if (d_gamma) d_gamma->data()[c] = static_cast<T>(sums[channels + c]);
+    }
+    if (!dx) return;
+    // dx = a * dy + b * (x - mean) + d per channel. Training:
+    //   dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+    // Inference: dx = gamma * inv_std * dy.
+    std::vector<T> a(channels), b(channels, T(0)), d(channels, T(0)), mu(channels);
+    for (Index c = 0; c < channels; ++c) {
+        const double g = gamma.data()[c] * inv_std[c];
+        a[c] = static_cast<T>(g);
+        mu[c] = static_cast<T>(mean[c]);
+        if (batch_statistics) {
+            b[c] = static_cast<T>(-g * inv_std[c] * sums[channels + c] / m);
+            d[c] = static_cast<T>(-g * sums[c] / m);
+        }
+    }
+    for_each_row(
+        op, *dx,
+        [&](Index, T* out, const T* in, const T* grad, Index cols) {
+            for (Index c = 0; c < cols; ++c) out[c] = a[c] * grad[c] + b[c] * (in[c] - mu[c]) + d[c];
+        },
+        x, dy);
+}
+
+}  // namespace detail
+
+// Training mode. x (..., C), gamma, beta (C) -> y (same as x), saved_mean,
+// saved_inv_std (C) = batch mean and 1 / sqrt(batch var + epsilon) for the
+// backward pass; moving_mean, moving_variance (C) are updated in place.
+template <typename T>
+void batchnorm_forward_training(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>& beta, double momentum,
+                                double epsilon, bool unbiased_moving_variance, Tensor<T>& moving_mean,
+                                Tensor<T>& moving_variance, Tensor<T>& y, Tensor<T>& saved_mean,
+                                Tensor<T>& saved_inv_std) {
+    const char* op = "batchnorm_forward_training";
+    const Index channels = detail::checked_channels(x, op), m = channels == 0 ? 0 : x.numel() / channels;
+    BCNN_CHECK(m >= 1, op << ": input of shape " << x.shape() << " has no values to take statistics over");
+    BCNN_CHECK(momentum >= 0 && momentum <= 1, op << ": momentum " << momentum << " is outside [0, 1]");
+    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
+    detail::require_channel_vector(gamma, channels, op, "gamma");
+    detail::require_channel_vector(beta, channels, op, "beta");
+    detail::require_channel_vector(moving_mean, channels, op, "moving mean");
+    detail::require_channel_vector(moving_variance, channels, op, "moving variance");
+    detail::require_channel_vector(saved_mean, channels, op, "saved mean");
+    detail::require_channel_vector(saved_inv_std, channels, op, "saved inverse std");
+    detail::require_shape(y, x.shape(), op, "output");
+    const RowMatrix<T> xm = x.as_rows(op);
+
+    // Two passes (mean, then squared deviations), both in double: accurate in float too.
+    std::vector<double> mean = detail::sum_over_rows(m, channels, [&](Index r, double* partial) {
+        const T* in = xm.row(r);
+        for (Index c = 0; c < channels; ++c) partial[c] += in[c];
+    });
+    for (double& value : mean) value /= static_cast<double>(m);
+    std::vector<double> variance = detail::sum_over_rows(m, channels, [&](Index r, double* partial) {
+        const T* in = xm.row(r);
+        for (Index c = 0; c < channels; ++c) {
+            const double deviation = in[c] - mean[c];
+            partial[c] += deviation * deviation;
+        }
+    });
+    for (double& value : variance) value /= static_cast<double>(m);
+
+    // Bessel's correction for the moving variance (m = 1 has none: Keras then keeps var).
+    const double moving_correction = unbiased_moving_variance && m > 1 ? double(m) / double(m - 1) : 1.0;
+    std::vector<double> scale(channels), shift(channels);
+    for (Index c = 0; c < channels; ++c) {
+        const double inv_std = 1.0 / std::sqrt(variance[c] + epsilon);
+        scale[c] = gamma.data()[c] * inv_std;
+        shift[c] = beta.data()[c] - mean[c] * scale[c];
+        saved_mean.data()[c] = static_cast<T>(mean[c]);
+        saved_inv_std.data()[c] = static_cast<T>(inv_std);
+        T& mm = moving_mean.data()[c];
+        T& mv = moving_variance.data()[c];
+        mm = static_cast<T>(mm * momentum + mean[c] * (1 - momentum));
+        mv = static_cast<T>(mv * momentum + variance[c] * moving_correction * (1 - momentum));
+    }
+    detail::scale_shift_channels(x, scale, shift, y, op);
+}
+
+// Inference mode. x (..., C), gamma, beta, moving_mean, moving_variance (C) -> y (same as x)
+template <typename T>
+void batchnorm_forward_inference(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>& beta,
+                                 const Tensor<T>& moving_mean, const Tensor<T>& moving_variance, double epsilon,
+                                 Tensor<T>& y) {
+    const char* op = "batchnorm_forward_inference";
+    const Index channels = detail::checked_channels(x, op);
+    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
+    detail::require_channel_vector(gamma, channels, op, "gamma");
+    detail::require_channel_vector(beta, channels, op, "beta");
+    detail::require_channel_vector(moving_mean, channels, op, "moving mean");
+    detail::require_channel_vector(moving_variance, channels, op, "moving variance");
+    detail::require_shape(y, x.shape(), op, "output");
+    std::vector<double> scale(channels), shift(channels);
+    for (Index c = 0; c < channels; ++c) {
+        scale[c] = gamma.data()[c] / std::sqrt(static_cast<double>(moving_variance.data()[c]) + epsilon);
+        shift[c] = beta.data()[c] - moving_mean.data()[c] * scale[c];
+    }
+    detail::scale_shift_channels(x, scale, shift, y, op);
+}
+
+// Training-mode backward: the gradient flows through the batch statistics.
+// x, dy (..., C), gamma, saved_mean, saved_inv_std (C) -> dx (..., C),
+// d_gamma, d_beta (C); each output may be nullptr when not wanted.
+template <typename T>
+void batchnorm_backward_training(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>& saved_mean,
+                                 const Tensor<T>& saved_inv_std, const Tensor<T>& dy, OptionalOutput<T> dx,
+                                 OptionalOutput<T> d_gamma, OptionalOutput<T> d_beta) {
+    const char* op = "batchnorm_backward_training";
+    const Index channels = detail::checked_channels(x, op);
+    detail::require_channel_vector(gamma, channels, op, "gamma");
+    detail::require_channel_vector(saved_mean, channels, op, "saved mean");
+    detail::require_channel_vector(saved_inv_std, channels, op, "saved inverse std");
+    BCNN_CHECK(x.numel() > 0, op << ": input of shape " << x.shape() << " is empty");
+    detail::batchnorm_backward(op, x, gamma, detail::channel_values(saved_mean), detail::channel_values(saved_inv_std),
+                               dy, true, dx, d_gamma, d_beta);
+}
+
+// Inference-mode backward (frozen BatchNorm): the moving statistics are constants.
+// x, dy (..., C), gamma, moving_mean, moving_variance (C) -> dx (..., C),
+// d_gamma, d_beta (C); each output may be nullptr when not wanted.
+template <typename T>
+void batchnorm_backward_inference(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>& moving_mean,
+                                  const Tensor<T>& moving_variance, double epsilon, const Tensor<T>& dy,
+                                  OptionalOutput<T> dx, OptionalOutput<T> d_gamma, OptionalOutput<T> d_beta) {
+    const char* op = "batchnorm_backward_inference";
+    const Index channels = detail::checked_channels(x, op);
+    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
+    detail::require_channel_vector(gamma, channels, op, "gamma");
+    detail::require_channel_vector(moving_mean, channels, op, "moving mean");
+    detail::require_channel_vector(moving_variance, channels, op, "moving variance");
+    std::vector<double> inv_std = detail::channel_values(moving_variance);
+    for (double& value : inv_std) value = 1.0 / std::sqrt(value + epsilon);
+    detail::batchnorm_backward(op, x, gamma, detail::channel_values(moving_mean), inv_std, dy, false, dx, d_gamma,
+                               d_beta);
+}
+
+}  // namespace cpu
+}  // namespace bcnn

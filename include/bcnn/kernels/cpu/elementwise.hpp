@@ -1,0 +1,93 @@
+#pragma once
+// Elementwise kernels for layers and optimisers, on tensors of any rank that
+// may be channel-slice views of a wider buffer (rows with a leading dimension):
+//   add(a, b, y)             y = a + b
+//   add_inplace(y, x)        y += x     (gradient accumulation into slices)
+//   scale_inplace(y, alpha)  y *= alpha
+// An output may alias an input exactly (same data and strides), never partly.
+// detail::for_each_row is the row loop that the other elementwise kernels
+// (activation, dropout) share.
+
+#include "bcnn/core/parallel.hpp"
+#include "bcnn/kernels/cpu/checks.hpp"
+
+namespace bcnn {
+namespace cpu {
+namespace detail {
+
+// Below this many elements one thread does the work: starting a parallel
+// region would cost more than the loop.
+constexpr Index kParallelMinElements = Index(1) << 15;
+
+// Calls body(r) for r in [0, rows), in parallel when rows * cols elements pay for it.
+template <typename Body>
+void parallel_rows(Index rows, Index cols, Body body) {
+    if (rows * cols < kParallelMinElements) {
+        for (Index r = 0; r < rows; ++r) body(r);
+        return;
+    }
+    parallel_for(0, rows, body);
+}
+
+// For an output and inputs of one shape (checked by the caller): calls
+// fn(first, out, in..., cols) for each row, where `first` is the row-major
+// index of the row's first element, `out` the output row and `in...` the
+// matching input rows.
+template <typename T, typename Fn, typename... Inputs>
+void for_each_row(const char* op, const Tensor<T>& output, Fn fn, const Inputs&... inputs) {
+    if (output.numel() == 0) return;
+    const RowMatrix<T> out = output.as_rows(op);
+    auto run = [&](const auto&... in) {
+        parallel_rows(out.rows, out.cols, [&](Index r) {
+            fn(r * out.cols, out.row(r), static_cast<const T*>(in.row(r))..., out.cols);
+        });
+    };
+    run(inputs.as_rows(op)...);
+}
+
+template <typename T>
+void require_defined_on_cpu(const Tensor<T>& t, const char* op, const char* name) {
+    BCNN_CHECK(t.defined(), op << ": " << name << " is an empty tensor");
+    t.require_cpu(op);
+}
+
+}  // namespace detail
+
+// a, b (any shape)  ->  y (same shape); y may alias a or b.
+template <typename T>
+void add(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& y) {
+    detail::require_defined_on_cpu(a, "add", "a");
+    detail::require_shape(b, a.shape(), "add", "b");
+    detail::require_shape(y, a.shape(), "add", "output");
+    detail::for_each_row(
+        "add", y,
+        [](Index, T* out, const T* in_a, const T* in_b, Index cols) {
+            for (Index c = 0; c < cols; ++c) out[c] = in_a[c] + in_b[c];
+        },
+        a, b);
+}
+
+// y += x; x and y (any shape, equal) may be slices of wider buffers.
+template <typename T>
+void add_inplace(Tensor<T>& y, const Tensor<T>& x) {
+    detail::require_defined_on_cpu(y, "add_inplace", "accumulator");
+    detail::require_shape(x, y.shape(), "add_inplace", "addend");
+    detail::for_each_row(
+        "add_inplace", y,
+        [](Index, T* out, const T* in, Index cols) {
+            for (Index c = 0; c < cols; ++c) out[c] += in[c];
+        },
+        x);
+}
+
+// y *= alpha (alpha converts to T, so scale_inplace(float_tensor, 0.5) works).
+template <typename T>
+void scale_inplace(Tensor<T>& y, typename bcnn::detail::NonDeduced<T>::type alpha) {
+    detail::require_defined_on_cpu(y, "scale_inplace", "tensor");
+    detail::for_each_row("scale_inplace", y, [alpha](Index, T* out, Index cols) {
+        for (Index c = 0; c < cols; ++c) out[c] *= alpha;
+    });
+}
+
+}  // namespace cpu
+}  // namespace bcnn
