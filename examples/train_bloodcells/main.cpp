@@ -1,0 +1,133 @@
+// train_bloodcells: trains the original study's custom CNN on the blood-cell
+// images and writes RUN/ with the best checkpoint, history.csv, report.md,
+// curves.png and confusion matrices. Exit status: 0 done, 1 error, 2 bad usage.
+
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <bcnn/data/batch_loader.hpp>
+#include <bcnn/models/custom_cnn.hpp>
+#include <bcnn/optim/adam.hpp>
+#include <bcnn/report/plots.hpp>
+#include <bcnn/train/csv_logger.hpp>
+#include <bcnn/train/model_checkpoint.hpp>
+#include <bcnn/train/reduce_lr_on_plateau.hpp>
+
+#include "data_sets.hpp"
+#include "options.hpp"
+#include "run_report.hpp"
+
+namespace bloodcells {
+namespace {
+
+bcnn::data::BatchLoader make_loader(const Part& part, const Options& options, bool training) {
+    bcnn::data::BatchLoaderOptions loader;
+    loader.batch_size = options.batch;
+    loader.shuffle = training;
+    loader.seed = options.seed;
+    if (training && options.augment) {
+        bcnn::data::Augmentation policy;
+        policy.horizontal_flip = policy.vertical_flip = policy.rotate90 = true;
+        policy.max_shift = options.image_size / 16;
+        policy.max_brightness_change = 0.1;
+        loader.transform = bcnn::data::random_augmentation(policy, options.seed);
+    }
+    return bcnn::data::BatchLoader(part.images.images, part.images.labels, part.indices, loader);
+}
+
+std::vector<bcnn::report::EpochRecord> epoch_records(const bcnn::train::History& history) {
+    std::vector<bcnn::report::EpochRecord> records;
+    for (std::size_t e = 0; e < history.size(); ++e) {
+        const auto& logs = history[e];
+        records.push_back({static_cast<int>(e + 1), logs.at("loss"), logs.at("accuracy"), logs.at("val_loss"),
+                           logs.at("val_accuracy")});
+    }
+    return records;
+}
+
+// "pooled test (10% ...)" -> "confusion_pooled_test.png"; the first test set gets "confusion.png".
+std::string picture_name(const Part& part, bool first) {
+    if (first) return "confusion.png";
+    std::string name = "confusion_";
+    for (char c : part.name.substr(0, part.name.find(" ("))) name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+    return name + ".png";
+}
+
+int run(const Options& options) {
+    const double start = bcnn::steady_seconds();
+    if (options.threads > 0) bcnn::set_num_threads(options.threads);
+    std::filesystem::create_directories(options.out);
+    std::cout << "loading images from " << options.data << " ...\n" << std::flush;
+    const DataSets data = load_data_sets(options);
+    for (const auto& note : data.notes) std::cout << "  " << note << "\n";
+
+    auto model = bcnn::models::make_custom_cnn<float>(4, options.image_size);
+    model->build(bcnn::Shape{options.image_size, options.image_size, 3});
+    bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
+    model->initialize(rng);
+    RunRecord record{&options, &data, model->summary(), {}, 0, 0, {}, {}};
+    std::cout << record.model_summary << std::flush;
+
+    bcnn::optim::Adam<float> optimizer(options.learning_rate);
+    bcnn::train::ReduceLROnPlateau<float> reduce_lr("val_accuracy", 0.3, 2, bcnn::train::MonitorMode::automatic, 1e-4, 0, 1e-6);
+    bcnn::train::ModelCheckpoint<float> checkpoint(options.out + "/best.safetensors", "val_accuracy");
+    bcnn::train::CSVLogger<float> csv(options.out + "/history.csv");
+    reduce_lr.set_message_handler([&](const std::string& m) {
+        std::cout << "  " << m << "\n";
+        record.callback_messages.push_back(m);
+    });
+
+    auto train_loader = make_loader(data.train, options, true);
+    auto validation_loader = make_loader(data.validation, options, false);
+    bcnn::train::TrainingState<float> state{*model, optimizer, rng};
+    bcnn::train::FitOptions fit;
+    fit.epochs = options.epochs;
+    fit.progress = &std::cout;
+    fit.progress_terminal = bcnn::stdout_is_terminal();
+    const double train_start = bcnn::steady_seconds();
+    record.history = bcnn::train::fit(state, train_loader, &validation_loader, fit, {&reduce_lr, &checkpoint, &csv});
+    record.train_seconds = bcnn::steady_seconds() - train_start;
+    bcnn::report::plot_training_curves(options.out + "/curves.png", epoch_records(record.history));
+
+    for (const Part& part : data.tests) {
+        auto loader = make_loader(part, options, false);
+        const double t0 = bcnn::steady_seconds();
+        TestResult result{&part, bcnn::train::evaluate(*model, loader, 4), 0, picture_name(part, record.tests.empty())};
+        result.seconds = bcnn::steady_seconds() - t0;
+        bcnn::report::plot_confusion_matrix(options.out + "/" + result.picture, result.evaluation.confusion,
+                                            class_names(), "custom CNN - " + part.name);
+        std::cout << part.name << ": accuracy " << bcnn::report::format_percent(result.evaluation.accuracy)
+                  << ", macro F1 " << detail::fixed(result.evaluation.confusion.macro_average().f1, 4) << "\n"
+                  << result.evaluation.confusion.report(class_names()) << std::flush;
+        record.tests.push_back(std::move(result));
+    }
+    record.total_seconds = bcnn::steady_seconds() - start;
+    write_report(options.out + "/report.md", record);
+    std::cout << "training throughput " << detail::fixed(training_throughput(record), 1) << " images/s; wall time "
+              << bcnn::report::format_duration(record.total_seconds) << "; report: " << options.out << "/report.md\n";
+    return 0;
+}
+
+}  // namespace
+}  // namespace bloodcells
+
+int main(int argc, char** argv) {
+    bloodcells::Options options;
+    try {
+        if (!bloodcells::parse_options(argc, argv, options)) {
+            std::cout << bloodcells::usage();
+            return 0;
+        }
+    } catch (const bloodcells::UsageError& error) {
+        std::cerr << "train_bloodcells: " << error.what() << "\n\n" << bloodcells::usage();
+        return 2;
+    }
+    try {
+        return bloodcells::run(options);
+    } catch (const std::exception& error) {
+        std::cerr << "train_bloodcells: error: " << error.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,143 @@
+#pragma once
+// Command-line options of train_bloodcells. Bad usage throws UsageError
+// (the program prints it with the usage and exits 2).
+
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bloodcells {
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class Protocol { held_out, pooled };
+
+struct Options {
+    std::string model = "custom";
+    std::string data = BCNN_DEFAULT_DATA_DIR;  // the blood-cells folder (or its images/ folder)
+    std::string out = "runs/custom";
+    std::string cache;                          // decoded-image cache; default $XDG_CACHE_HOME/bcnn
+    bool use_cache = true;
+    Protocol protocol = Protocol::held_out;
+    int epochs = 10;
+    int batch = 32;
+    std::uint64_t seed = 10;
+    double learning_rate = 1e-3;
+    int image_size = 150;
+    int threads = 0;            // 0: all cores
+    int limit_per_class = 0;    // 0: every image; else the first N of each class in each folder
+    bool augment = false;
+    bool strict = false;
+    std::vector<std::string> command_line;
+};
+
+inline const char* usage() {
+    return "usage: train_bloodcells [options]\n"
+           "Trains and evaluates a white-blood-cell classifier (EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL).\n"
+           "\n"
+           "  --model NAME        custom (the original study's 5-block CNN)         [custom]\n"
+           "  --data DIR          blood-cells data folder                            [" BCNN_DEFAULT_DATA_DIR "]\n"
+           "  --protocol P        held-out: train/validate on TRAIN, test on TEST and TEST_SIMPLE (default);\n"
+           "                      pooled: TRAIN+TEST pooled, shuffled, split 80/10/10 (the original study's)\n"
+           "  --epochs N          epochs                                             [10]\n"
+           "  --batch B           batch size                                         [32]\n"
+           "  --seed S            seed of initialisation, splits, shuffles, dropout  [10]\n"
+           "  --lr X              Adam learning rate                                 [0.001]\n"
+           "  --augment           random flips, 90-degree rotations, shifts, brightness\n"
+           "  --out RUN           output folder (checkpoint, history, report, plots) [runs/custom]\n"
+           "  --cache DIR         decoded-image cache        [$XDG_CACHE_HOME/bcnn or ~/.cache/bcnn]\n"
+           "  --no-cache          decode every image, write no cache\n"
+           "  --image-size N      images are resized to N x N                        [150]\n"
+           "  --limit N           use only the first N images of each class per folder (quick runs)\n"
+           "  --threads N         CPU threads                                        [all cores]\n"
+           "  --strict            stop at the first unreadable image instead of skipping it\n"
+           "  --help              this text\n";
+}
+
+namespace detail {
+
+inline long long parse_integer(const std::string& flag, const std::string& text, long long low, long long high) {
+    char* end = nullptr;
+    const long long value = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || value < low || value > high)
+        throw UsageError(flag + " expects a whole number from " + std::to_string(low) + " to " + std::to_string(high) +
+                         ", got '" + text + "'");
+    return value;
+}
+
+inline double parse_positive(const std::string& flag, const std::string& text) {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(value > 0) || value > 1e3)
+        throw UsageError(flag + " expects a positive number, got '" + text + "'");
+    return value;
+}
+
+}  // namespace detail
+
+// Parses argv; returns false when --help was asked for.
+inline bool parse_options(int argc, char** argv, Options& options) {
+    for (int i = 0; i < argc; ++i) options.command_line.emplace_back(argv[i]);
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw UsageError(flag + " needs a value");
+            return argv[++i];
+        };
+        if (flag == "--help" || flag == "-h") return false;
+        if (flag == "--model") {
+            options.model = value();
+            if (options.model != "custom")
+                throw UsageError("--model '" + options.model + "' is not available; this build knows: custom");
+        } else if (flag == "--data") {
+            options.data = value();
+        } else if (flag == "--protocol") {
+            const std::string p = value();
+            if (p == "held-out") options.protocol = Protocol::held_out;
+            else if (p == "pooled") options.protocol = Protocol::pooled;
+            else throw UsageError("--protocol expects held-out or pooled, got '" + p + "'");
+        } else if (flag == "--epochs") {
+            options.epochs = static_cast<int>(detail::parse_integer(flag, value(), 1, 100000));
+        } else if (flag == "--batch") {
+            options.batch = static_cast<int>(detail::parse_integer(flag, value(), 1, 100000));
+        } else if (flag == "--seed") {
+            options.seed = static_cast<std::uint64_t>(detail::parse_integer(flag, value(), 0, (1LL << 62)));
+        } else if (flag == "--lr") {
+            options.learning_rate = detail::parse_positive(flag, value());
+        } else if (flag == "--augment") {
+            options.augment = true;
+        } else if (flag == "--out") {
+            options.out = value();
+        } else if (flag == "--cache") {
+            options.cache = value();
+        } else if (flag == "--no-cache") {
+            options.use_cache = false;
+        } else if (flag == "--image-size") {
+            options.image_size = static_cast<int>(detail::parse_integer(flag, value(), 32, 1024));
+        } else if (flag == "--limit") {
+            options.limit_per_class = static_cast<int>(detail::parse_integer(flag, value(), 1, 1000000));
+        } else if (flag == "--threads") {
+            options.threads = static_cast<int>(detail::parse_integer(flag, value(), 1, 1024));
+        } else if (flag == "--strict") {
+            options.strict = true;
+        } else {
+            throw UsageError("unknown option '" + flag + "'");
+        }
+    }
+    return true;
+}
+
+// The cache folder: --cache, else $XDG_CACHE_HOME/bcnn, else ~/.cache/bcnn, else none.
+inline std::string cache_folder(const Options& options) {
+    if (!options.use_cache) return "";
+    if (!options.cache.empty()) return options.cache;
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/bcnn";
+    if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/bcnn";
+    return "";
+}
+
+}  // namespace bloodcells
