@@ -1,0 +1,234 @@
+// depthwise_conv2d kernel: forward against a reference loop, gradients by finite differences.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
+#include <bcnn/kernels/cpu/depthwise_conv2d.hpp>
+
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace bcnn;
+using bcnn::testing::random_tensor;
+
+namespace {
+
+struct Case {
+    Index n, h, w, c, multiplier, kh, kw, stride_h, stride_w;
+    Padding padding;
+};
+
+// Keras rule on one axis: (output extent, padding before the first element).
+std::pair<Index, Index> keras_axis(Index in, Index kernel, Index stride, Padding padding) {
+    if (padding == Padding::valid) return {(in - kernel) / stride + 1, 0};
+    const Index out = (in + stride - 1) / stride;
+    const Index total = std::max<Index>((out - 1) * stride + kernel - in, 0);
+    return {out, total / 2};
+}
+
+// y[n, oh, ow, c*M + m] = b[c*M + m] + sum x[n, ih, iw, c] * w[kh, kw, c, m]; zero padding.
+Tensor<double> depthwise_reference(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* b,
+                                   const ConvParams& params) {
+    const Index kh_size = w.dim(0), kw_size = w.dim(1), channels = w.dim(2), mult = w.dim(3);
+    const auto [out_h, pad_top] = keras_axis(x.dim(1), kh_size, params.stride_h, params.padding);
+    const auto [out_w, pad_left] = keras_axis(x.dim(2), kw_size, params.stride_w, params.padding);
+    Tensor<double> y(Shape{x.dim(0), out_h, out_w, channels * mult});
+    for (Index n = 0; n < x.dim(0); ++n)
+        for (Index oh = 0; oh < out_h; ++oh)
+            for (Index ow = 0; ow < out_w; ++ow)
+                for (Index c = 0; c < channels; ++c)
+                    for (Index m = 0; m < mult; ++m) {
+                        double sum = b ? (*b)(c * mult + m) : 0.0;
+                        for (Index i = 0; i < kh_size; ++i)
+                            for (Index j = 0; j < kw_size; ++j) {
+                                const Index ih = oh * params.stride_h - pad_top + i;
+                                const Index iw = ow * params.stride_w - pad_left + j;
+                                if (ih < 0 || ih >= x.dim(1) || iw < 0 || iw >= x.dim(2)) continue;
+                                sum += x(n, ih, iw, c) * w(i, j, c, m);
+                            }
+                        y(n, oh, ow, c * mult + m) = sum;
+                    }
+    return y;
+}
+
+Tensor<double> to_double(const Tensor<float>& t) {
+    Tensor<double> d(t.shape());
+    const std::vector<float> values = t.to_vector();
+    std::copy(values.begin(), values.end(), d.data());
+    return d;
+}
+
+const std::vector<Case> kCases = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, Padding::valid},  // 1x1 everything
+    {2, 7, 5, 3, 1, 3, 3, 1, 1, Padding::same},
+    {2, 7, 5, 3, 2, 3, 3, 2, 2, Padding::same},   // odd input, stride 2: more padding bottom/right
+    {1, 9, 8, 4, 2, 3, 3, 2, 2, Padding::valid},
+    {3, 6, 6, 5, 1, 5, 5, 1, 1, Padding::same},
+    {1, 4, 7, 2, 3, 1, 2, 1, 2, Padding::valid},  // non-square kernel and strides
+    {1, 3, 3, 2, 1, 5, 5, 2, 2, Padding::same},   // kernel larger than the input
+    {2, 5, 6, 8, 1, 2, 2, 3, 3, Padding::same},   // stride larger than the kernel
+    {1, 6, 5, 3, 2, 4, 2, 2, 1, Padding::same},   // even kernel
+    {2, 8, 6, 3, 2, 3, 3, 2, 2, Padding::same},   // even input, stride 2: odd padding, the extra row/col at the end
+};
+
+}  // namespace
+
+TEST_CASE("depthwise_conv2d_forward matches a reference loop", "[kernels][depthwise_conv2d]") {
+    std::uint64_t seed = 1;
+    for (const Case& k : kCases) {
+        const ConvParams params{k.stride_h, k.stride_w, k.padding};
+        const auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+        const auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, k.multiplier}, seed++);
+        const auto b = random_tensor<double>(Shape{k.c * k.multiplier}, seed++);
+        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+        const auto reference = depthwise_reference(x, w, &b, params);
+        REQUIRE(out_shape == reference.shape());
+        Tensor<double> y(out_shape, 99.0);
+        cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+        CHECK(testing::max_abs_diff(y, reference) < 1e-12);
+        cpu::depthwise_conv2d_forward(x, w, nullptr, params, y);
+        CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, nullptr, params)) < 1e-12);
+    }
+}
+
+TEST_CASE("depthwise_conv2d_output_shape follows Keras", "[kernels][depthwise_conv2d]") {
+    CHECK(cpu::depthwise_conv2d_output_shape(Shape{2, 7, 7, 3}, Shape{3, 3, 3, 2}, ConvParams{2, 2, Padding::same}) ==
+          Shape{2, 4, 4, 6});
+    CHECK(cpu::depthwise_conv2d_output_shape(Shape{2, 7, 7, 3}, Shape{3, 3, 3, 2}, ConvParams{2, 2, Padding::valid}) ==
+          Shape{2, 3, 3, 6});
+    CHECK(cpu::depthwise_conv2d_output_shape(Shape{1, 8, 5, 4}, Shape{3, 3, 4, 1}, ConvParams{1, 1, Padding::same}) ==
+          Shape{1, 8, 5, 4});
+}
+
+TEST_CASE("depthwise_conv2d_forward in float matches the double reference", "[kernels][depthwise_conv2d]") {
+    const ConvParams params{2, 2, Padding::same};
+    const auto x = random_tensor<float>(Shape{2, 11, 9, 16}, 40), w = random_tensor<float>(Shape{3, 3, 16, 2}, 41);
+    const auto b = random_tensor<float>(Shape{32}, 42);
+    Tensor<float> y(cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params));
+    cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+    const Tensor<double> bd = to_double(b);
+    const auto reference = depthwise_reference(to_double(x), to_double(w), &bd, params);
+    // 10 products of magnitude <= 1 in float: error well below 1e-5.
+    CHECK(testing::max_abs_diff(to_double(y), reference) < 1e-5);
+}
+
+TEST_CASE("depthwise_conv2d_backward matches finite differences", "[kernels][depthwise_conv2d][gradcheck]") {
+    const std::vector<Case> cases = {
+        {2, 5, 6, 3, 2, 3, 3, 2, 2, Padding::same},
+        {1, 6, 5, 2, 1, 3, 2, 1, 1, Padding::valid},
+        {2, 4, 5, 3, 1, 3, 3, 1, 2, Padding::same},
+        {1, 5, 5, 2, 3, 2, 2, 3, 3, Padding::same},
+        {1, 6, 4, 2, 1, 3, 3, 2, 2, Padding::same},  // odd padding: one more row/col at the bottom/right
+    };
+    std::uint64_t seed = 100;
+    for (const Case& k : cases) {
+        const ConvParams params{k.stride_h, k.stride_w, k.padding};
+        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+        auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, k.multiplier}, seed++);
+        auto b = random_tensor<double>(Shape{k.c * k.multiplier}, seed++);
+        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+        const auto upstream = random_tensor<double>(out_shape, seed++);
+        auto forward = [&] {
+            Tensor<double> y(out_shape);
+            cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+            return y;
+        };
+        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
+        cpu::depthwise_conv2d_backward(x, w, upstream, params, &dx, &dw, &db);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
+        CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, upstream)) < 1e-6);
+        CHECK(testing::relative_error(db, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("depthwise_conv2d_backward skips gradients passed as nullptr", "[kernels][depthwise_conv2d]") {
+    const ConvParams params{2, 2, Padding::same};
+    const auto x = random_tensor<double>(Shape{2, 7, 6, 3}, 200), w = random_tensor<double>(Shape{3, 3, 3, 2}, 201);
+    const auto dy = random_tensor<double>(cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params), 202);
+    Tensor<double> dx(x.shape()), dw(w.shape()), db(Shape{6});
+    cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+
+    Tensor<double> dx_only(x.shape()), dw_only(w.shape()), db_only(Shape{6});
+    cpu::depthwise_conv2d_backward(x, w, dy, params, &dx_only, nullptr, nullptr);
+    CHECK(testing::max_abs_diff(dx_only, dx) == 0);
+    cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, &dw_only, nullptr);
+    CHECK(testing::max_abs_diff(dw_only, dw) == 0);
+    cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, nullptr, &db_only);
+    CHECK(testing::max_abs_diff(db_only, db) == 0);
+    CHECK_NOTHROW(cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, nullptr, nullptr));
+}
+
+TEST_CASE("depthwise_conv2d reads and writes channel slices of wider buffers", "[kernels][depthwise_conv2d]") {
+    const ConvParams params{2, 2, Padding::same};
+    const Index n = 2, h = 5, wd = 7, c = 3, mult = 2;
+    const auto wide_x = random_tensor<double>(Shape{n, h, wd, 8}, 300);
+    const Tensor<double> x = wide_x.channels(2, 2 + c);
+    const auto w = random_tensor<double>(Shape{3, 3, c, mult}, 301), b = random_tensor<double>(Shape{c * mult}, 302);
+    const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+
+    Tensor<double> wide_y(Shape{n, out_shape[1], out_shape[2], 10}, -7.0);
+    Tensor<double> y = wide_y.channels(3, 3 + c * mult);
+    cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+    const Tensor<double> x_copy = x.clone();
+    CHECK(testing::max_abs_diff(y.clone(), depthwise_reference(x_copy, w, &b, params)) < 1e-12);
+
+    // Backward: dy read from a slice, dx written into a slice; compare with contiguous copies.
+    const auto wide_dy = random_tensor<double>(Shape{n, out_shape[1], out_shape[2], 9}, 303);
+    const Tensor<double> dy = wide_dy.channels(1, 1 + c * mult);
+    Tensor<double> wide_dx(Shape{n, h, wd, 5}, -7.0);
+    Tensor<double> dx = wide_dx.channels(1, 1 + c);
+    Tensor<double> dw(w.shape()), db(b.shape());
+    cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+    Tensor<double> dx_ref(x.shape()), dw_ref(w.shape()), db_ref(b.shape());
+    cpu::depthwise_conv2d_backward(x_copy, w, dy.clone(), params, &dx_ref, &dw_ref, &db_ref);
+    CHECK(testing::max_abs_diff(dx.clone(), dx_ref) == 0);
+    CHECK(testing::max_abs_diff(dw, dw_ref) == 0);
+    CHECK(testing::max_abs_diff(db, db_ref) == 0);
+
+    for (const Tensor<double>* wide : {&wide_y, &wide_dx}) {
+        const Index used_begin = wide == &wide_y ? 3 : 1, used_end = wide == &wide_y ? 3 + c * mult : 1 + c;
+        const std::vector<double> values = wide->to_vector();
+        const Index width = wide->dim(3);
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const Index channel = static_cast<Index>(i) % width;
+            if (channel < used_begin || channel >= used_end) CHECK(values[i] == -7.0);
+        }
+    }
+}
+
+TEST_CASE("depthwise_conv2d rejects bad inputs naming the shapes", "[kernels][depthwise_conv2d][errors]") {
+    const ConvParams params{1, 1, Padding::valid};
+    const Tensor<float> x(Shape{2, 5, 5, 3}), w(Shape{3, 3, 3, 2});
+    Tensor<float> y(Shape{2, 3, 3, 6});
+    const Tensor<float> w_bad(Shape{3, 3, 4, 1});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_forward(x, w_bad, nullptr, params, y),
+                      Catch::Contains("input (2, 5, 5, 3) does not match depthwise weights (3, 3, 4, 1)"));
+    const Tensor<float> bias_bad(Shape{3});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_forward(x, w, &bias_bad, params, y),
+                      Catch::Contains("bias has shape (3), expected (6)"));
+    Tensor<float> y_bad(Shape{2, 5, 5, 6});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_forward(x, w, nullptr, params, y_bad),
+                      Catch::Contains("output has shape (2, 5, 5, 6), expected (2, 3, 3, 6)"));
+    const Tensor<float> x_rank3(Shape{5, 5, 3});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_forward(x_rank3, w, nullptr, params, y),
+                      Catch::Contains("input must have rank 4, got shape (5, 5, 3)"));
+    const Tensor<float> w_zero_mult(Shape{3, 3, 3, 0});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_output_shape(x.shape(), w_zero_mult.shape(), params),
+                      Catch::Contains("depthwise weights (3, 3, 3, 0) have a depth multiplier below 1"));
+    const Tensor<float> w_big(Shape{7, 7, 3, 1});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_output_shape(x.shape(), w_big.shape(), params),
+                      Catch::Contains("input 5x5 is smaller than the window (kernel 7x7"));
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), ConvParams{0, 1, Padding::same}),
+                      Catch::Contains("invalid window (kernel 3x3, strides 0x1"));
+    const Tensor<float> dy_bad(Shape{2, 3, 3, 3});
+    Tensor<float> dx(x.shape());
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_backward(x, w, dy_bad, params, &dx, nullptr, nullptr),
+                      Catch::Contains("output gradient has shape (2, 3, 3, 3), expected (2, 3, 3, 6)"));
+    const Tensor<float> dy(Shape{2, 3, 3, 6});
+    Tensor<float> dw_bad(Shape{3, 3, 3, 1});
+    CHECK_THROWS_WITH(cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, &dw_bad, nullptr),
+                      Catch::Contains("depthwise weights gradient has shape (3, 3, 3, 1), expected (3, 3, 3, 2)"));
+}
