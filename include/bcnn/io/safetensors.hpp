@@ -45,8 +45,13 @@ public:
         BCNN_CHECK(in.is_open(), "cannot open safetensors file '" << path << "'");
         SafetensorsFile file;
         file.path_ = path;
-        file.bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        BCNN_CHECK(!in.bad(), "read error on '" << path << "'");
+        in.seekg(0, std::ios::end);
+        const std::streamoff size = in.tellg();
+        BCNN_CHECK(size >= 0, "cannot read the size of '" << path << "'");
+        in.seekg(0, std::ios::beg);
+        file.bytes_.resize(static_cast<std::size_t>(size));
+        in.read(file.bytes_.data(), size);
+        BCNN_CHECK(in.gcount() == size, "read error on '" << path << "': got " << in.gcount() << " of " << size << " bytes");
         file.parse();
         return file;
     }
