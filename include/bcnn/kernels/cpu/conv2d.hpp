@@ -1,0 +1,300 @@
+#pragma once
+// 2-D convolution, Keras Conv2D (dilation 1): NHWC activations, HWIO weights.
+//   x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
+//   y[n, oh, ow, k] = bias[k]
+//       + sum_{kh, kw, c} x[n, oh*SH - pad_top + kh, ow*SW - pad_left + kw, c] * weights[kh, kw, c, k]
+// with x = 0 outside the image. 'valid': no padding, OH = (H - KH) / SH + 1.
+// 'same' (Keras/TensorFlow): OH = ceil(H / SH); the total padding
+// max((OH - 1) * SH + KH - H, 0) is split with the odd pixel at the bottom
+// (pad_top = total / 2); the same along the width (window.hpp).
+//
+// As GEMMs, with the column matrix of im2col.hpp (one row per output pixel,
+// KH * KW * C wide) and the weights read as a (KH * KW * C, K) matrix:
+//   y = columns * weights,  d_weights = columns^T * dy,  d_columns = dy * weights^T.
+// A 1x1 stride-1 convolution's column matrix is x itself (output pixel p reads
+// input pixel p, and 'same' pads nothing), so it is a plain GEMM on the NHWC
+// rows: no im2col, no copy. Otherwise the column matrix is never built whole:
+// the output pixels are cut into tiles (conv2d_tile_pixels), and each thread
+// im2cols one tile into its own buffer, multiplies, and goes on to its next.
+// Eigen runs serially inside those parallel regions.
+//
+// x, y, dy and dx may be channel slices of wider NHWC buffers (RowMatrix with
+// ld > cols): a DenseNet layer reads the first c channels of its block's
+// buffer and writes its output into a slice of another. Weights, their
+// gradient and the bias must be contiguous.
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "bcnn/core/parallel.hpp"
+#include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/gemm.hpp"
+#include "bcnn/kernels/cpu/im2col.hpp"
+#include "bcnn/kernels/cpu/window.hpp"
+
+namespace bcnn {
+namespace cpu {
+namespace detail {
+
+// Extents of one convolution, checked.
+struct Conv2DDims {
+    Index batch = 0, channels = 0, filters = 0;
+    Window2D window;
+    WindowGeometry geometry;
+    // Output pixels: the rows of every GEMM.
+    Index pixels() const { return batch * geometry.out_h * geometry.out_w; }
+    // Length of a column-matrix row, KH * KW * C: the GEMM depth.
+    Index patch() const { return window.kernel_h * window.kernel_w * channels; }
+    bool pointwise() const {
+        return window.kernel_h == 1 && window.kernel_w == 1 && window.stride_h == 1 && window.stride_w == 1;
+    }
+    Shape output_shape() const { return Shape{batch, geometry.out_h, geometry.out_w, filters}; }
+};
+
+inline Conv2DDims conv2d_dims(const Shape& x, const Shape& weights, const ConvParams& params, const char* op) {
+    BCNN_CHECK(x.rank() == 4, op << ": input must be NHWC (N, H, W, C), got shape " << x);
+    BCNN_CHECK(weights.rank() == 4, op << ": weights must be (KH, KW, C, K), got shape " << weights);
+    BCNN_CHECK(weights.numel() > 0, op << ": weights " << weights << " have an empty axis");
+    BCNN_CHECK(weights[2] == x[3], op << ": weights " << weights << " expect " << weights[2]
+                                      << " input channels, input " << x << " has " << x[3]);
+    Conv2DDims d;
+    d.batch = x[0];
+    d.channels = x[3];
+    d.filters = weights[3];
+    d.window = conv_window(weights[0], weights[1], params);
+    d.geometry = window_geometry(x[1], x[2], d.window, op);
+    return d;
+}
+
+template <typename T>
+Conv2DDims checked_conv2d_dims(const Tensor<T>& x, const Tensor<T>& weights, const ConvParams& params,
+                               const char* op) {
+    require_rank(x, 4, op, "input");
+    require_rank(weights, 4, op, "weights");
+    require_contiguous(weights, op, "weights");
+    return conv2d_dims(x.shape(), weights.shape(), params, op);
+}
+
+// Tile size. A tile's columns (tile x KH*KW*C) are written by im2col and read
+// straight back by its GEMM; 512 KiB keeps them in a core's L2 (1-2 MiB on
+// current x86 servers) next to Eigen's packed blocks instead of making a round
+// trip through DRAM. Tiles keep at least 64 pixels even when a row is wider
+// than 8 KiB: each tile's GEMM re-packs the (KH*KW*C, K) weights, which only
+// pays off over enough rows. Small problems are cut so every thread gets work.
+constexpr Index kConvColumnTileBytes = 512 * 1024;
+constexpr Index kConvMinTilePixels = 64;
+
+template <typename T>
+Index conv2d_tile_pixels(Index pixels, Index patch, int threads) {
+    const Index fits_cache = kConvColumnTileBytes / (static_cast<Index>(sizeof(T)) * std::max<Index>(patch, 1));
+    const Index per_thread = (pixels + threads - 1) / std::max(threads, 1);
+    return std::max<Index>(1, std::min(pixels, std::max(kConvMinTilePixels, std::min(fits_cache, per_thread))));
+}
+
+// The output pixels [0, pixels) cut into tiles of `size` (the last may be shorter).
+struct Conv2DTiles {
+    Index pixels = 0, size = 1;
+    Index count() const { return (pixels + size - 1) / size; }
+    Index first(Index tile) const { return tile * size; }
+    Index length(Index tile) const { return std::min(size, pixels - tile * size); }
+};
+
+template <typename T>
+Conv2DTiles conv2d_tiles(const Conv2DDims& d) {
+    return Conv2DTiles{d.pixels(), conv2d_tile_pixels<T>(d.pixels(), d.patch(), num_threads())};
+}
+
+// An uninitialised per-thread work buffer (first touched by its own thread).
+template <typename T>
+std::unique_ptr<T[]> scratch(Index size) {
+    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(std::max<Index>(size, 1))]);
+}
+
+// One thread's view of the column matrix, tile by tile: x's own rows for a
+// pointwise convolution, an im2col buffer otherwise.
+template <typename T>
+class ColumnTiles {
+public:
+    ColumnTiles(const Conv2DDims& d, const RowMatrix<T>& x, Index tile_pixels)
+        : d_(d), x_(x), buffer_(d.pointwise() ? nullptr : scratch<T>(tile_pixels * d.patch())) {}
+
+    // Column-matrix rows of output pixels [first, first + count); valid until
+    // the next call. count is at most the tile size unless the convolution is
+    // pointwise.
+    RowMatrix<T> rows(Index first, Index count) {
+        if (d_.pointwise()) return RowMatrix<T>{x_.row(first), count, d_.patch(), x_.ld};
+        im2col(x_, d_.window, d_.geometry, first, count, buffer_.get(), d_.patch());
+        return RowMatrix<T>{buffer_.get(), count, d_.patch(), d_.patch()};
+    }
+
+private:
+    const Conv2DDims& d_;
+    RowMatrix<T> x_;
+    std::unique_ptr<T[]> buffer_;
+};
+
+// out[c] = sum over rows r of m.row(r)[c]. Chunks of rows sum in parallel and
+// their partial sums are added in chunk order: the result depends only on the
+// thread count.
+template <typename T>
+void sum_rows(const RowMatrix<T>& m, T* out) {
+    constexpr Index kMinRowsPerChunk = 256;
+    const int parts = static_cast<int>(std::clamp<Index>(m.rows / kMinRowsPerChunk, 1, num_threads()));
+    std::vector<T> partial(static_cast<std::size_t>(parts * m.cols), T(0));
+    parallel_chunks(m.rows, parts, [&](int part, Index first, Index last) {
+        T* sum = partial.data() + part * m.cols;
+        for (Index r = first; r < last; ++r) {
+            const T* row = m.row(r);
+            for (Index c = 0; c < m.cols; ++c) sum[c] += row[c];
+        }
+    });
+    std::fill_n(out, m.cols, T(0));
+    for (int part = 0; part < parts; ++part)
+        for (Index c = 0; c < m.cols; ++c) out[c] += partial[part * m.cols + c];
+}
+
+// d_weights (KH*KW*C, K) = sum over tiles of columns^T (KH*KW*C, tile) * dy (tile, K).
+// Each chunk of consecutive tiles accumulates its own partial sum (chunk 0
+// straight into d_weights); the partials are then added in chunk order.
+template <typename T>
+void conv2d_weights_gradient(const Conv2DDims& d, const Conv2DTiles& tiles, const RowMatrix<T>& x,
+                             const RowMatrix<T>& dy, T* d_weights) {
+    const Index size = d.patch() * d.filters;
+    const int parts = static_cast<int>(std::min<Index>(tiles.count(), num_threads()));
+    const std::unique_ptr<T[]> partials = scratch<T>((parts - 1) * size);
+    parallel_chunks(tiles.count(), parts, [&](int part, Index first_tile, Index last_tile) {
+        T* sum = part == 0 ? d_weights : partials.get() + (part - 1) * size;
+        ColumnTiles<T> columns(d, x, tiles.size);
+        // A pointwise convolution reads x in place, so its whole chunk is one GEMM.
+        const Index begin = tiles.first(first_tile), end = std::min(tiles.pixels, tiles.first(last_tile));
+        const Index step = d.pointwise() ? end - begin : tiles.size;
+        for (Index first = begin; first < end; first += step) {
+            const Index count = std::min(step, end - first);
+            const RowMatrix<T> cols = columns.rows(first, count);
+            gemm(Transpose::yes, Transpose::no, d.patch(), d.filters, count, T(1), cols.data, cols.ld, dy.row(first),
+                 dy.ld, first == begin ? T(0) : T(1), sum, d.filters);
+        }
+    });
+    if (parts == 1) return;
+    parallel_for(0, d.patch(), [&](Index r) {
+        T* target = d_weights + r * d.filters;
+        for (int part = 1; part < parts; ++part) {
+            const T* partial = partials.get() + (part - 1) * size + r * d.filters;
+            for (Index k = 0; k < d.filters; ++k) target[k] += partial[k];
+        }
+    });
+}
+
+// dx from dy; weights is the (KH*KW*C, K) matrix.
+// Pointwise: dx rows = dy rows * weights^T, tile by tile, nothing to scatter.
+// Otherwise dx = 0, then for each tile d_columns = dy rows * weights^T is
+// scattered back onto dx by col2im_add. Nearby output pixels share input
+// pixels, so the work is cut into bands of output rows of one image, tall
+// enough that bands two apart never reach the same input row
+// ((band_rows + 1) * SH >= KH): all even bands run in parallel, then all odd
+// ones. Each dx element receives its contributions in a fixed order.
+template <typename T>
+void conv2d_input_gradient(const Conv2DDims& d, const Conv2DTiles& tiles, const RowMatrix<T>& dy, const T* weights,
+                           const RowMatrix<T>& dx) {
+    const Index patch = d.patch(), filters = d.filters;
+    if (d.pointwise()) {
+        parallel_for(0, tiles.count(), [&](Index t) {
+            const Index first = tiles.first(t), count = tiles.length(t);
+            gemm(Transpose::no, Transpose::yes, count, patch, filters, T(1), dy.row(first), dy.ld, weights, filters,
+                 T(0), dx.row(first), dx.ld);
+        });
+        return;
+    }
+    parallel_for(0, dx.rows, [&](Index r) { std::fill_n(dx.row(r), dx.cols, T(0)); });
+    const Index out_h = d.geometry.out_h, out_w = d.geometry.out_w;
+    const Index min_band_rows = (d.window.kernel_h + d.window.stride_h - 1) / d.window.stride_h - 1;
+    const Index band_rows = std::min(out_h, std::max({min_band_rows, (tiles.size + out_w - 1) / out_w, Index(1)}));
+    const Index bands = (out_h + band_rows - 1) / band_rows;
+    for (Index parity = 0; parity < 2; ++parity) {
+        const Index bands_per_image = (bands + 1 - parity) / 2;
+        if (bands_per_image == 0) continue;
+        parallel_chunks(d.batch * bands_per_image, num_threads(), [&](int, Index first_unit, Index last_unit) {
+            const std::unique_ptr<T[]> d_columns = scratch<T>(tiles.size * patch);
+            for (Index unit = first_unit; unit < last_unit; ++unit) {
+                const Index n = unit / bands_per_image, band = 2 * (unit % bands_per_image) + parity;
+                const Index begin = (n * out_h + band * band_rows) * out_w;
+                const Index end = (n * out_h + std::min(out_h, (band + 1) * band_rows)) * out_w;
+                for (Index first = begin; first < end; first += tiles.size) {
+                    const Index count = std::min(tiles.size, end - first);
+                    gemm(Transpose::no, Transpose::yes, count, patch, filters, T(1), dy.row(first), dy.ld, weights,
+                         filters, T(0), d_columns.get(), patch);
+                    col2im_add(d_columns.get(), patch, d.window, d.geometry, first, count, dx);
+                }
+            }
+        });
+    }
+}
+
+}  // namespace detail
+
+// (N, H, W, C) input and (KH, KW, C, K) weights -> (N, OH, OW, K) output.
+inline Shape conv2d_output_shape(const Shape& x, const Shape& weights, const ConvParams& params) {
+    return detail::conv2d_dims(x, weights, params, "conv2d_output_shape").output_shape();
+}
+
+// x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
+template <typename T>
+void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias, const ConvParams& params,
+                    Tensor<T>& y) {
+    const char* op = "conv2d_forward";
+    const detail::Conv2DDims d = detail::checked_conv2d_dims(x, weights, params, op);
+    if (bias) detail::require_shape(*bias, Shape{d.filters}, op, "bias");
+    detail::require_shape(y, d.output_shape(), op, "output");
+    if (d.pixels() == 0) return;
+    const RowMatrix<T> xm = x.as_rows("conv2d_forward input"), ym = y.as_rows("conv2d_forward output");
+    const T* b = bias ? bias->as_rows("conv2d_forward bias").data : nullptr;
+    const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
+    parallel_chunks(tiles.count(), num_threads(), [&](int, Index first_tile, Index last_tile) {
+        detail::ColumnTiles<T> columns(d, xm, tiles.size);
+        for (Index t = first_tile; t < last_tile; ++t) {
+            const Index first = tiles.first(t), count = tiles.length(t);
+            const RowMatrix<T> cols = columns.rows(first, count);
+            // y rows (count, K) = columns (count, KH*KW*C) * weights (KH*KW*C, K)
+            gemm(Transpose::no, Transpose::no, count, d.filters, d.patch(), T(1), cols.data, cols.ld, weights.data(),
+                 d.filters, T(0), ym.row(first), ym.ld);
+            if (!b) continue;
+            for (Index r = first; r < first + count; ++r) {
+                T* row = ym.row(r);
+                for (Index k = 0; k < d.filters; ++k) row[k] += b[k];
+            }
+        }
+    });
+}
+
+// dy (N, OH, OW, K)  ->  dx (N, H, W, C), d_weights (KH, KW, C, K), d_bias (K);
+// any may be nullptr when not needed (first layer, frozen weights, no bias).
+// Outputs are overwritten. Every result is bit-for-bit the same for the same
+// thread count (reductions combine per-chunk partials in a fixed order).
+template <typename T>
+void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<T>& dy, const ConvParams& params,
+                     OptionalOutput<T> dx, OptionalOutput<T> d_weights, OptionalOutput<T> d_bias) {
+    const char* op = "conv2d_backward";
+    const detail::Conv2DDims d = detail::checked_conv2d_dims(x, weights, params, op);
+    detail::require_shape(dy, d.output_shape(), op, "output gradient");
+    if (dx) detail::require_shape(*dx, x.shape(), op, "input gradient");
+    if (d_weights) {
+        detail::require_shape(*d_weights, weights.shape(), op, "weights gradient");
+        detail::require_contiguous(*d_weights, op, "weights gradient");
+    }
+    if (d_bias) detail::require_shape(*d_bias, Shape{d.filters}, op, "bias gradient");
+    if (d.pixels() == 0) {
+        for (Tensor<T>* gradient : {dx, d_weights, d_bias})
+            if (gradient) gradient->fill(T(0));
+        return;
+    }
+    const RowMatrix<T> dym = dy.as_rows("conv2d_backward output gradient");
+    const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
+    if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
+    if (d_weights)
+        detail::conv2d_weights_gradient(d, tiles, x.as_rows("conv2d_backward input"), dym, d_weights->data());
+    if (dx) detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dx->as_rows("conv2d_backward input gradient"));
+}
+
+}  // namespace cpu
+}  // namespace bcnn
