@@ -33,7 +33,7 @@ public:
     const char* type() const override { return "Shift"; }
     const char* default_name() const override { return "shift"; }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         rng.uniform(shift_->value, T(-0.1), T(0.1));
         moving_mean_->value.fill(T(0));
     }

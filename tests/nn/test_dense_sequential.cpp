@@ -32,6 +32,8 @@ TEST_CASE("Dense builds Keras-shaped parameters and initialises them glorot-unif
     CHECK(hi > 0.99f * limit);  // 2M draws reach the edges
     for (float v : params[1].parameter->value.to_vector()) CHECK(v == 0.0f);
     CHECK_THROWS_WITH(Dense<float>(4).build(Shape{4, 4, 2}), Catch::Contains("add a Flatten layer before it"));
+    Dense<float> unbuilt(3, ActivationFn::linear, true, "head");
+    CHECK_THROWS_WITH(unbuilt.initialize(rng), Catch::Contains("Dense 'head': initialize() before build()"));
 }
 
 TEST_CASE("Sequential names layers like Keras and counts parameters", "[nn][sequential]") {

@@ -31,7 +31,7 @@ public:
     const char* type() const override { return "BatchNormalization"; }
     const char* default_name() const override { return "batch_normalization"; }
 
-    void initialize(Rng&) override { set_initial_values(); }
+    void do_initialize(Rng&) override { set_initial_values(); }
 
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);

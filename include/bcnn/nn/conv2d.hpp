@@ -31,7 +31,7 @@ public:
     const char* type() const override { return "Conv2D"; }
     const char* default_name() const override { return "conv2d"; }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         glorot_uniform(kernel_->value, rng);
         if (bias_) bias_->value.fill(T(0));
     }

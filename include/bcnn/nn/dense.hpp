@@ -22,7 +22,7 @@ public:
     const char* type() const override { return "Dense"; }
     const char* default_name() const override { return "dense"; }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         glorot_uniform(kernel_->value, rng);
         if (bias_) bias_->value.fill(T(0));
     }

@@ -37,7 +37,7 @@ public:
     const char* type() const override { return "DepthwiseConv2D"; }
     const char* default_name() const override { return "depthwise_conv2d"; }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         glorot_uniform(kernel_->value, rng);
         if (bias_) bias_->value.fill(T(0));
     }

@@ -77,7 +77,11 @@ public:
     const Shape& output_shape() const { return output_shape_; }
 
     // Sets parameters to Keras' default initial values, drawing from `rng`.
-    virtual void initialize(Rng& rng) { (void)rng; }
+    // The module must be built (its parameters exist only then).
+    void initialize(Rng& rng) {
+        BCNN_CHECK(built_, type() << " '" << name_ << "': initialize() before build()");
+        do_initialize(rng);
+    }
 
     // x (N, input_shape...) -> y (N, output_shape...). The result is this
     // module's output buffer: valid until its next forward.
@@ -121,6 +125,8 @@ public:
 protected:
     // Builds parameters; returns the output shape (no batch axis).
     virtual Shape do_build(const Shape& input_shape) = 0;
+    // Sets the built parameters' initial values; modules without parameters keep this default.
+    virtual void do_initialize(Rng&) {}
 
     // Adds a zero-filled parameter; the reference stays valid for the module's life.
     Parameter<T>& add_parameter(const std::string& name, const Shape& shape, bool is_buffer = false) {

@@ -36,7 +36,7 @@ public:
     const char* type() const override { return "SeparableConv2D"; }
     const char* default_name() const override { return "separable_conv2d"; }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         glorot_uniform(depthwise_->value, rng);
         glorot_uniform(pointwise_->value, rng);
         if (bias_) bias_->value.fill(T(0));

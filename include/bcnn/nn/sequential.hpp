@@ -68,7 +68,7 @@ public:
         for (auto& m : modules_) m->set_trainable(trainable);
     }
 
-    void initialize(Rng& rng) override {
+    void do_initialize(Rng& rng) override {
         for (auto& m : modules_) m->initialize(rng);
     }
 

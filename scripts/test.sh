@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# THE test command: installs the build dependencies (scripts/setup-deps.sh),
+# then configures, builds and tests two CMake presets:
+#   release  optimised; tests, examples, packaging checks; CUDA backend when found
+#   asan     the tests again under AddressSanitizer + UBSan
+# Runs both even when the first fails, prints each ctest summary and the time
+# of each phase, and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+jobs=$(nproc)
+failed=0
+timings=()
+passed_total=0
+failed_total=0
+skipped_total=0
+
+# phase NAME COMMAND...: runs a command, records its wall time, returns its status.
+phase() {
+  local name=$1 start=$SECONDS status=0
+  shift
+  echo
+  echo "==== $name: $*"
+  "$@" || status=$?
+  timings+=("$(printf '%-16s %5ds  %s' "$name" $((SECONDS - start)) "$([[ $status == 0 ]] && echo ok || echo "FAILED ($status)")")")
+  return "$status"
+}
+
+# run_ctest PRESET: runs the preset's tests and adds its counts to the totals.
+# shellcheck disable=SC2317  # called through phase
+run_ctest() {
+  local log
+  log=$(mktemp)
+  ctest --preset "$1" -j "$jobs" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local summary skipped
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+  skipped=$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)$' "$log")
+  rm -f "$log"
+  if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    failed_total=$((failed_total + BASH_REMATCH[1]))
+    passed_total=$((passed_total + BASH_REMATCH[2] - BASH_REMATCH[1] - skipped))
+    skipped_total=$((skipped_total + skipped))
+  fi
+  return "$status"
+}
+
+phase setup-deps bash scripts/setup-deps.sh || { echo "test.sh: could not install the dependencies" >&2; exit 1; }
+
+for preset in release asan; do
+  phase "$preset configure" cmake --preset "$preset" &&
+    phase "$preset build" cmake --build --preset "$preset" -j "$jobs" &&
+    phase "$preset test" run_ctest "$preset" || failed=1
+done
+
+echo
+echo "==== phase times (${jobs} cores)"
+printf '%s\n' "${timings[@]}"
+printf '%-16s %5ds\n' total "$SECONDS"
+echo
+echo "tests: $passed_total passed, $failed_total failed, $skipped_total skipped"
+exit "$failed"
