@@ -4,24 +4,21 @@
 // Initial values: kernel glorot_uniform (fan_in = KH*KW*C, fan_out = KH*KW*filters), bias 0.
 
 #include "bcnn/kernels/cpu/conv2d.hpp"
-#include "bcnn/nn/activation_fn.hpp"
-#include "bcnn/nn/initializers.hpp"
+#include "bcnn/nn/kernel_layer.hpp"
 #include "bcnn/nn/spatial.hpp"
 
 namespace bcnn {
 namespace nn {
 
 template <typename T>
-class Conv2D : public Module<T> {
+class Conv2D : public KernelLayer<T> {
 public:
     Conv2D(Index filters, Size2D kernel_size, Size2D strides = 1, Padding padding = Padding::valid,
            ActivationFn activation = ActivationFn::linear, bool use_bias = true, std::string name = "")
-        : Module<T>(std::move(name)),
+        : KernelLayer<T>(activation, use_bias, std::move(name)),
           filters_(filters),
           kernel_size_(kernel_size),
-          params_{strides.h, strides.w, padding},
-          activation_(activation),
-          use_bias_(use_bias) {
+          params_{strides.h, strides.w, padding} {
         BCNN_CHECK(filters >= 1, "Conv2D: filters must be positive, got " << filters);
         BCNN_CHECK(kernel_size.h >= 1 && kernel_size.w >= 1,
                    "Conv2D: kernel_size must be positive, got " << kernel_size);
@@ -31,49 +28,28 @@ public:
     const char* type() const override { return "Conv2D"; }
     const char* default_name() const override { return "conv2d"; }
 
-    void do_initialize(Rng& rng) override {
-        glorot_uniform(kernel_->value, rng);
-        if (bias_) bias_->value.fill(T(0));
-    }
-
-    Tensor<T> forward(const Tensor<T>& x, const Context&) override {
-        this->check_input(x);
-        input_ = x;
-        Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
-        cpu::conv2d_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, params_, y);
-        apply_activation(activation_, y);
-        return y;
-    }
-
-    Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
-        Tensor<T>& pre = this->reuse(pre_activation_grad_, dy.shape());
-        const Tensor<T>& d_linear = activation_backward(activation_, output_, dy, pre);
-        Tensor<T> dx;
-        if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
-        const bool weights = this->trainable();
-        cpu::conv2d_backward(input_, kernel_->value, d_linear, params_, need_input_grad ? &dx : nullptr,
-                             weights ? &kernel_->grad : nullptr, weights && bias_ ? &bias_->grad : nullptr);
-        return dx;
-    }
-
 protected:
     Shape do_build(const Shape& input_shape) override {
         const WindowGeometry g =
             layer_window_geometry(*this, input_shape, conv_window(kernel_size_.h, kernel_size_.w, params_));
-        kernel_ = &this->add_parameter("kernel", Shape{kernel_size_.h, kernel_size_.w, input_shape[2], filters_});
-        if (use_bias_) bias_ = &this->add_parameter("bias", Shape{filters_});
+        this->add_kernel("kernel", Shape{kernel_size_.h, kernel_size_.w, input_shape[2], filters_});
+        this->add_bias(filters_);
         return Shape{g.out_h, g.out_w, filters_};
+    }
+
+    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) override {
+        cpu::conv2d_forward(x, kernel, bias, params_, y);
+    }
+
+    void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
+                      OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) override {
+        cpu::conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
     }
 
 private:
     Index filters_;
     Size2D kernel_size_;
     ConvParams params_;
-    ActivationFn activation_;
-    bool use_bias_;
-    Parameter<T>* kernel_ = nullptr;
-    Parameter<T>* bias_ = nullptr;
-    Tensor<T> input_, output_, pre_activation_grad_, input_grad_;
 };
 
 }  // namespace nn

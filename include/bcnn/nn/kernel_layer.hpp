@@ -1,0 +1,70 @@
+#pragma once
+// KernelLayer: the shared body of the layers that are one kernel, an
+// optional bias and a fused activation (Dense, Conv2D, DepthwiseConv2D):
+//   y = fn(op(x, kernel) + bias)
+// It owns the parameters, the activation, the reused buffers, and the
+// forward/backward plumbing; a subclass creates the parameters in do_build()
+// (with add_kernel / add_bias) and runs its op in run_forward / run_backward.
+
+#include "bcnn/nn/activation_fn.hpp"
+#include "bcnn/nn/initializers.hpp"
+#include "bcnn/nn/module.hpp"
+
+namespace bcnn {
+namespace nn {
+
+template <typename T>
+class KernelLayer : public Module<T> {
+public:
+    KernelLayer(ActivationFn activation, bool use_bias, std::string name)
+        : Module<T>(std::move(name)), activation_(activation), use_bias_(use_bias) {}
+
+    Tensor<T> forward(const Tensor<T>& x, const Context&) override {
+        this->check_input(x);
+        input_ = x;
+        Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
+        run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, y);
+        apply_activation(activation_, y);
+        return y;
+    }
+
+    Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
+        Tensor<T>& pre = this->reuse(pre_activation_grad_, dy.shape());
+        const Tensor<T>& d_linear = activation_backward(activation_, output_, dy, pre);
+        Tensor<T> dx;
+        if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
+        const bool weights = this->trainable();
+        run_backward(input_, kernel_->value, d_linear, need_input_grad ? &dx : nullptr,
+                     weights ? &kernel_->grad : nullptr, weights && bias_ ? &bias_->grad : nullptr);
+        return dx;
+    }
+
+protected:
+    // y = op(x, kernel) + bias (bias may be nullptr), before the activation.
+    virtual void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) = 0;
+    // Gradients of op given dy before the activation; any output may be nullptr.
+    virtual void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
+                              OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) = 0;
+
+    // Keras' defaults: kernel glorot_uniform with the fans of its shape, bias 0.
+    void do_initialize(Rng& rng) override {
+        glorot_uniform(kernel_->value, rng);
+        if (bias_) bias_->value.fill(T(0));
+    }
+
+    void add_kernel(const std::string& name, const Shape& shape) { kernel_ = &this->add_parameter(name, shape); }
+    // Adds the bias when the layer uses one.
+    void add_bias(Index units) {
+        if (use_bias_) bias_ = &this->add_parameter("bias", Shape{units});
+    }
+
+private:
+    ActivationFn activation_;
+    bool use_bias_;
+    Parameter<T>* kernel_ = nullptr;
+    Parameter<T>* bias_ = nullptr;
+    Tensor<T> input_, output_, pre_activation_grad_, input_grad_;
+};
+
+}  // namespace nn
+}  // namespace bcnn
