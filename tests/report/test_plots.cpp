@@ -13,6 +13,7 @@
 #include <bcnn/report/plots.hpp>
 
 #include "report/png.hpp"
+#include "support/study_confusion.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace bcnn;
@@ -22,15 +23,6 @@ using report::Rect;
 
 namespace {
 
-// The original study's custom-CNN test confusion matrix (rows: true class).
-ConfusionMatrix study_matrix() {
-    const int rows[4][4] = {{286, 0, 0, 52}, {1, 307, 0, 0}, {0, 0, 290, 3}, {18, 0, 0, 287}};
-    ConfusionMatrix m(4);
-    for (int t = 0; t < 4; ++t)
-        for (int p = 0; p < 4; ++p)
-            for (int i = 0; i < rows[t][p]; ++i) m.add(t, p);
-    return m;
-}
 const std::vector<std::string> kNames{"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"};
 
 std::vector<EpochRecord> ten_epochs() {
@@ -184,7 +176,7 @@ TEST_CASE("training curves refuse non-finite values, naming epoch and field", "[
 
 TEST_CASE("confusion matrix heat map: colours by row share, readable counts and labels", "[report][plots]") {
     testing::TempDir dir;
-    const ConfusionMatrix m = study_matrix();
+    const ConfusionMatrix m = testing::study_confusion_matrix();
     const std::string title = "Custom CNN, test set";
     const std::string path = dir.file("confusion.png");
     report::plot_confusion_matrix(path, m, kNames, title);

@@ -5,24 +5,12 @@
 
 #include <bcnn/train/metrics.hpp>
 
+#include "support/study_confusion.hpp"
+
 using namespace bcnn;
 
-namespace {
-
-// The original study's custom-CNN test confusion matrix (rows: true class).
-ConfusionMatrix study_matrix() {
-    const int rows[4][4] = {{286, 0, 0, 52}, {1, 307, 0, 0}, {0, 0, 290, 3}, {18, 0, 0, 287}};
-    ConfusionMatrix m(4);
-    for (int t = 0; t < 4; ++t)
-        for (int p = 0; p < 4; ++p)
-            for (int i = 0; i < rows[t][p]; ++i) m.add(t, p);
-    return m;
-}
-
-}  // namespace
-
 TEST_CASE("confusion matrix scores match hand computation", "[train][metrics]") {
-    const ConfusionMatrix m = study_matrix();
+    const ConfusionMatrix m = testing::study_confusion_matrix();
     CHECK(m.total() == 1244);
     CHECK(m.count(0, 3) == 52);
     CHECK(m.accuracy() == Approx(1170.0 / 1244.0));
@@ -57,7 +45,7 @@ TEST_CASE("classification report has scikit-learn's layout and the study's figur
         "    accuracy                           0.94      1244\n"
         "   macro avg       0.94      0.94      0.94      1244\n"
         "weighted avg       0.94      0.94      0.94      1244\n";
-    CHECK(study_matrix().report({"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"}) == expected);
+    CHECK(testing::study_confusion_matrix().report({"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"}) == expected);
 }
 
 TEST_CASE("a class never predicted scores zero precision, not NaN", "[train][metrics]") {
