@@ -54,7 +54,8 @@ DepthwiseDims checked_depthwise_dims(const Tensor<T>& x, const Tensor<T>& weight
     return depthwise_dims(x.shape(), weights.shape(), params, op);
 }
 
-// out[c*M + m] += in[c] * w[c*M + m] for one pixel.
+// out[c*M + m] += in[c] * w[c*M + m] for one pixel (also the weight gradient:
+// w_grad[c*M + m] += in[c] * out_grad[c*M + m]).
 template <typename T>
 void depthwise_accumulate(T* out, const T* in, const T* w, Index channels, Index multiplier) {
     if (multiplier == 1) {
@@ -77,17 +78,6 @@ void depthwise_accumulate_input_grad(T* in_grad, const T* out_grad, const T* w, 
         for (Index m = 0; m < multiplier; ++m) sum += out_grad[c * multiplier + m] * w[c * multiplier + m];
         in_grad[c] += sum;
     }
-}
-
-// w_grad[c*M + m] += in[c] * out_grad[c*M + m] for one pixel.
-template <typename T>
-void depthwise_accumulate_weight_grad(T* w_grad, const T* in, const T* out_grad, Index channels, Index multiplier) {
-    if (multiplier == 1) {
-        for (Index c = 0; c < channels; ++c) w_grad[c] += in[c] * out_grad[c];
-        return;
-    }
-    for (Index c = 0; c < channels; ++c)
-        for (Index m = 0; m < multiplier; ++m) w_grad[c * multiplier + m] += in[c] * out_grad[c * multiplier + m];
 }
 
 }  // namespace detail
@@ -206,7 +196,7 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
                 for (Index kh = kh_begin; kh < kh_end; ++kh)
                     for (Index kw = kw_begin; kw < kw_end; ++kw) {
                         const T* in = xm.row((n * g.in_h + top + kh) * g.in_w + left + kw);
-                        detail::depthwise_accumulate_weight_grad(w_grad + (kh * d.kernel_w + kw) * channels_out, in,
+                        detail::depthwise_accumulate(w_grad + (kh * d.kernel_w + kw) * channels_out, in,
                                                                  out_grad, d.channels, d.multiplier);
                     }
             }

@@ -72,30 +72,44 @@ inline Shape pool2d_output_shape(const Shape& x, const Window2D& window) {
     return Shape{x[0], g.out_h, g.out_w, x[3]};
 }
 
+namespace detail {
+
+// The shared body of the pooling forwards: checks x (N, H, W, C) and y
+// (N, OH, OW, C), then, in parallel over output rows, calls
+// reduce(out, cover, input_row) for every output pixel, where out is its
+// C outputs, cover the input window it sees, and input_row(ih, iw) the C
+// inputs at that position of the same image.
+template <typename T, typename Reduce>
+void for_each_pool_window(const Tensor<T>& x, const Window2D& window, Tensor<T>& y, const char* op, Reduce reduce) {
+    require_rank(x, 4, op, "input");
+    const WindowGeometry g = pool_geometry(x.shape(), window, op);
+    require_shape(y, pool2d_output_shape(x.shape(), window), op, "output");
+    if (y.numel() == 0) return;
+    const RowMatrix<T> xm = x.as_rows(op), ym = y.as_rows(op);
+    parallel_for(0, x.dim(0) * g.out_h, [&](Index image_row) {
+        const Index n = image_row / g.out_h, oh = image_row % g.out_h;
+        const auto input_row = [&](Index ih, Index iw) -> const T* { return xm.row((n * g.in_h + ih) * g.in_w + iw); };
+        for (Index ow = 0; ow < g.out_w; ++ow)
+            reduce(ym.row(image_row * g.out_w + ow), pool_cover(g, window, oh, ow), input_row);
+    });
+}
+
+}  // namespace detail
+
 // x (N, H, W, C)  ->  y (N, OH, OW, C), the maximum of each window
 template <typename T>
 void max_pool2d_forward(const Tensor<T>& x, const Window2D& window, Tensor<T>& y) {
-    const char* op = "max_pool2d_forward";
-    detail::require_rank(x, 4, op, "input");
-    const WindowGeometry g = detail::pool_geometry(x.shape(), window, op);
-    detail::require_shape(y, pool2d_output_shape(x.shape(), window), op, "output");
-    if (y.numel() == 0) return;
-    const Index channels = x.dim(3);
-    const RowMatrix<T> xm = x.as_rows("max_pool2d_forward input"), ym = y.as_rows("max_pool2d_forward output");
-    parallel_for(0, x.dim(0) * g.out_h, [&](Index image_row) {
-        const Index n = image_row / g.out_h, oh = image_row % g.out_h;
-        for (Index ow = 0; ow < g.out_w; ++ow) {
-            const detail::PoolCover cover = detail::pool_cover(g, window, oh, ow);
-            T* out = ym.row(image_row * g.out_w + ow);
-            const T* first = xm.row((n * g.in_h + cover.h_begin) * g.in_w + cover.w_begin);
-            std::copy(first, first + channels, out);
-            for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-                for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-                    const T* in = xm.row((n * g.in_h + ih) * g.in_w + iw);
-                    for (Index c = 0; c < channels; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
-                }
-        }
-    });
+    const Index channels = x.rank() == 4 ? x.dim(3) : 0;
+    const auto reduce = [&](T* out, const detail::PoolCover& cover, const auto& input_row) {
+        const T* first = input_row(cover.h_begin, cover.w_begin);
+        std::copy(first, first + channels, out);
+        for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
+            for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
+                const T* in = input_row(ih, iw);
+                for (Index c = 0; c < channels; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+            }
+    };
+    detail::for_each_pool_window(x, window, y, "max_pool2d_forward", reduce);
 }
 
 // x (N, H, W, C), dy (N, OH, OW, C)  ->  dx (N, H, W, C): each window's
@@ -146,28 +160,18 @@ void max_pool2d_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D
 // x (N, H, W, C)  ->  y (N, OH, OW, C), the mean of each window's valid elements
 template <typename T>
 void avg_pool2d_forward(const Tensor<T>& x, const Window2D& window, Tensor<T>& y) {
-    const char* op = "avg_pool2d_forward";
-    detail::require_rank(x, 4, op, "input");
-    const WindowGeometry g = detail::pool_geometry(x.shape(), window, op);
-    detail::require_shape(y, pool2d_output_shape(x.shape(), window), op, "output");
-    if (y.numel() == 0) return;
-    const Index channels = x.dim(3);
-    const RowMatrix<T> xm = x.as_rows("avg_pool2d_forward input"), ym = y.as_rows("avg_pool2d_forward output");
-    parallel_for(0, x.dim(0) * g.out_h, [&](Index image_row) {
-        const Index n = image_row / g.out_h, oh = image_row % g.out_h;
-        for (Index ow = 0; ow < g.out_w; ++ow) {
-            const detail::PoolCover cover = detail::pool_cover(g, window, oh, ow);
-            T* out = ym.row(image_row * g.out_w + ow);
-            std::fill(out, out + channels, T(0));
-            for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-                for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-                    const T* in = xm.row((n * g.in_h + ih) * g.in_w + iw);
-                    for (Index c = 0; c < channels; ++c) out[c] += in[c];
-                }
-            const T scale = T(1) / static_cast<T>(cover.count());
-            for (Index c = 0; c < channels; ++c) out[c] *= scale;
-        }
-    });
+    const Index channels = x.rank() == 4 ? x.dim(3) : 0;
+    const auto reduce = [&](T* out, const detail::PoolCover& cover, const auto& input_row) {
+        std::fill(out, out + channels, T(0));
+        for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
+            for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
+                const T* in = input_row(ih, iw);
+                for (Index c = 0; c < channels; ++c) out[c] += in[c];
+            }
+        const T scale = T(1) / static_cast<T>(cover.count());
+        for (Index c = 0; c < channels; ++c) out[c] *= scale;
+    };
+    detail::for_each_pool_window(x, window, y, "avg_pool2d_forward", reduce);
 }
 
 // dy (N, OH, OW, C)  ->  dx (N, H, W, C); dx's shape gives the input size.
