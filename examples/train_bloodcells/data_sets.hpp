@@ -53,7 +53,7 @@ inline bcnn::data::LoadedImages load_split(const std::string& root, const std::s
                                            std::vector<std::string>& notes) {
     bcnn::data::ImageFolder folder = bcnn::data::scan_image_folder(root + "/" + split, class_names());
     if (options.limit_per_class > 0)
-        folder = bcnn::data::first_per_class(folder, static_cast<std::size_t>(options.limit_per_class));
+        folder = bcnn::data::spread_per_class(folder, static_cast<std::size_t>(options.limit_per_class));
     bcnn::data::LoadOptions load;
     load.size = options.image_size;
     load.cache_dir = cache_folder(options);

@@ -48,9 +48,24 @@ TEST_CASE("scan_image_folder lists images by class, sorted, and skips other file
     CHECK(reordered.paths.front() == mon + "/z.jpg");
     CHECK(reordered.labels == std::vector<std::int32_t>{0, 1, 1, 1});
 
-    const ImageFolder subset = first_per_class(folder, 2);
+    const ImageFolder subset = spread_per_class(folder, 2);
     CHECK(subset.paths == std::vector<std::string>{eos + "/a.JPG", eos + "/b.jpeg", mon + "/z.jpg"});
     CHECK(subset.labels == std::vector<std::int32_t>{0, 0, 1});
+}
+
+TEST_CASE("spread_per_class takes evenly spaced files of each class", "[data][image_folder]") {
+    ImageFolder folder;
+    folder.class_names = {"A", "B"};
+    for (int i = 0; i < 10; ++i) {
+        folder.paths.push_back("A/" + std::to_string(i));
+        folder.labels.push_back(0);
+    }
+    folder.paths.push_back("B/0");
+    folder.labels.push_back(1);
+    const ImageFolder subset = spread_per_class(folder, 4);  // of 10: files 0, 2, 5, 7; B has only one
+    CHECK(subset.paths == std::vector<std::string>{"A/0", "A/2", "A/5", "A/7", "B/0"});
+    CHECK(subset.labels == std::vector<std::int32_t>{0, 0, 0, 0, 1});
+    CHECK(spread_per_class(folder, 20).paths == folder.paths);
 }
 
 TEST_CASE("scan_image_folder says which folder is missing or empty", "[data][image_folder]") {

@@ -164,8 +164,8 @@ TEST_CASE("the decoded-image cache: a second load decodes nothing; a changed fil
 
 TEST_CASE("load_images on 40 real images, cached, and concatenate", "[data][load_images]") {
     testing::TempDir dir;
-    const ImageFolder train = first_per_class(scan_image_folder(testing::blood_cells_split("TRAIN")), 8);
-    const ImageFolder simple = first_per_class(scan_image_folder(testing::blood_cells_split("TEST_SIMPLE")), 2);
+    const ImageFolder train = spread_per_class(scan_image_folder(testing::blood_cells_split("TRAIN")), 8);
+    const ImageFolder simple = spread_per_class(scan_image_folder(testing::blood_cells_split("TEST_SIMPLE")), 2);
     const LoadOptions options{150, dir.file("cache"), true};
     const LoadedImages a = load_images(train, options);
     const LoadedImages b = load_images(simple, options);

@@ -108,16 +108,21 @@ inline ImageFolder scan_image_folder(const std::string& root, std::vector<std::s
     return folder;
 }
 
-// The first `count` images of each class (all of a smaller class), in order:
-// a small, balanced subset for quick runs and tests.
-inline ImageFolder first_per_class(const ImageFolder& folder, std::size_t count) {
+// `count` images of each class (all of a smaller class), evenly spaced over
+// the class's files in order (of n files, those at floor(j * n / count)):
+// a small, balanced subset for quick runs and tests that still covers the
+// whole class, not just its first files (the blood-cell files of one source
+// image sort together).
+inline ImageFolder spread_per_class(const ImageFolder& folder, std::size_t count) {
+    std::vector<std::vector<std::size_t>> members(folder.class_names.size());
+    for (std::size_t i = 0; i < folder.size(); ++i) members[static_cast<std::size_t>(folder.labels[i])].push_back(i);
     ImageFolder subset = folder;
     subset.paths.clear();
     subset.labels.clear();
-    std::vector<std::size_t> taken(folder.class_names.size(), 0);
-    for (std::size_t i = 0; i < folder.size(); ++i) {
-        const auto label = static_cast<std::size_t>(folder.labels[i]);
-        if (taken[label]++ < count) {
+    for (const auto& files : members) {
+        const std::size_t take = std::min(count, files.size());
+        for (std::size_t j = 0; j < take; ++j) {
+            const std::size_t i = files[j * files.size() / take];
             subset.paths.push_back(folder.paths[i]);
             subset.labels.push_back(folder.labels[i]);
         }

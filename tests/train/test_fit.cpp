@@ -1,0 +1,169 @@
+// fit(), evaluate() and predict() on the study's custom CNN: Adam overfits a
+// tiny set to 100% accuracy, the logs and callbacks see every epoch, a
+// non-finite loss stops training with an error naming the epoch and batch,
+// and predict() agrees with evaluate().
+
+#include <bcnn/models/custom_cnn.hpp>
+#include <bcnn/optim/adam.hpp>
+#include <bcnn/train/fit.hpp>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+using namespace bcnn;
+using namespace bcnn::train;
+
+namespace {
+
+// n random RGB images (n, size, size, 3) and labels 0, 1, ..., classes-1, 0, 1, ...
+struct TinySet {
+    Tensor<std::uint8_t> images;
+    Tensor<std::int32_t> labels;
+    std::vector<Index> indices;
+};
+
+TinySet tiny_set(Index n, Index size, int classes, unsigned seed) {
+    TinySet set{Tensor<std::uint8_t>(Shape{n, size, size, 3}), Tensor<std::int32_t>(Shape{n}), {}};
+    std::mt19937 generator(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (Index i = 0; i < set.images.numel(); ++i) set.images.data()[i] = static_cast<std::uint8_t>(byte(generator));
+    for (Index i = 0; i < n; ++i) {
+        set.labels.data()[i] = static_cast<std::int32_t>(i % classes);
+        set.indices.push_back(i);
+    }
+    return set;
+}
+
+data::BatchLoader loader_of(const TinySet& set, Index batch_size, bool shuffle) {
+    data::BatchLoaderOptions options;
+    options.batch_size = batch_size;
+    options.shuffle = shuffle;
+    options.seed = 7;
+    return data::BatchLoader(set.images, set.labels, set.indices, options);
+}
+
+// Ends training once the epoch's training accuracy (as fit() logs it, in
+// training mode) has been perfect for `needed` epochs in a row.
+class StopWhenPerfect : public Callback<float> {
+public:
+    explicit StopWhenPerfect(int needed) : needed_(needed) {}
+    void on_epoch_end(int, const Logs& logs, TrainingState<float>& state) override {
+        ++epochs_seen;
+        in_a_row_ = logs.at("accuracy") == 1.0 ? in_a_row_ + 1 : 0;
+        if (in_a_row_ == needed_) state.stop_training = true;
+    }
+    int epochs_seen = 0;
+
+private:
+    int needed_, in_a_row_ = 0;
+};
+
+}  // namespace
+
+// The study's model, dropout 0.7 included, with Adam's defaults. Accuracy is
+// the training accuracy fit() logs (training mode, as Keras reports it): in
+// inference mode the BatchNorm moving statistics (momentum 0.99) need over a
+// thousand steps to catch up with the batch statistics, here as in Keras.
+TEST_CASE("fit with Adam makes the custom CNN reach 100% training accuracy on 8 images", "[train][fit][overfit]") {
+    auto model = models::make_custom_cnn<float>(4, 32);
+    Rng rng(10);
+    model->initialize(rng);
+    optim::Adam<float> adam;  // Keras defaults, lr 0.001
+    TrainingState<float> state{*model, adam, rng};
+    const TinySet set = tiny_set(8, 32, 4, 1);
+    auto loader = loader_of(set, 8, true);  // one step per epoch
+
+    FitOptions options;
+    options.epochs = 400;
+    StopWhenPerfect stop(5);
+    const History history = fit(state, loader, nullptr, options, {&stop});
+
+    INFO("stopped after " << history.size() << " epochs; loss " << history.front().at("loss") << " -> "
+                          << history.back().at("loss"));
+    CHECK(history.front().at("accuracy") < 1.0);
+    CHECK(history.size() < 400);
+    for (std::size_t e = history.size() - 5; e < history.size(); ++e) CHECK(history[e].at("accuracy") == 1.0);
+    CHECK(history.back().at("loss") < 0.1 * history.front().at("loss"));  // down tenfold from ln(4)
+    CHECK(stop.epochs_seen == static_cast<int>(history.size()));
+    CHECK(state.epoch == static_cast<int>(history.size()));
+    CHECK(adam.iterations() == static_cast<std::int64_t>(history.size()));
+}
+
+TEST_CASE("fit logs every epoch, resumes at initial_epoch and runs only the epochs left", "[train][fit]") {
+    auto model = models::make_custom_cnn<float>(4, 32);
+    Rng rng(3);
+    model->initialize(rng);
+    optim::Adam<float> adam;
+    TrainingState<float> state{*model, adam, rng};
+    const TinySet set = tiny_set(6, 32, 4, 2);
+    auto loader = loader_of(set, 4, true);  // 2 batches per epoch, the last one short
+    auto validation = loader_of(set, 4, false);
+    FitOptions options;
+    options.epochs = 5;
+    options.initial_epoch = 3;
+    const History history = fit(state, loader, &validation, options);
+    REQUIRE(history.size() == 2);
+    CHECK(state.epoch == 5);
+    CHECK(adam.iterations() == 4);
+    for (const Logs& logs : history)
+        for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"})
+            CHECK(logs.count(key) == 1);
+    const Evaluation now = evaluate(*model, validation, 4);
+    CHECK(history.back().at("val_loss") == Approx(now.loss).epsilon(1e-12));
+    CHECK(history.back().at("val_accuracy") == now.accuracy);
+    CHECK(history.back().at("lr") == Approx(0.001));
+    CHECK(fit(state, loader, nullptr, options).front().count("val_loss") == 0);
+
+    options.initial_epoch = 6;
+    CHECK_THROWS_WITH(fit(state, loader, nullptr, options), Catch::Contains("fit: epochs 5 with initial_epoch 6"));
+}
+
+TEST_CASE("fit stops with an error naming the epoch and batch when the loss is not finite", "[train][fit][errors]") {
+    auto model = models::make_custom_cnn<float>(4, 32);
+    Rng rng(4);
+    model->initialize(rng);
+    bool poisoned = false;
+    for (const auto& p : model->named_parameters())
+        if (p.name == "dense_3/bias") {
+            p.parameter->value.data()[2] = std::numeric_limits<float>::quiet_NaN();
+            poisoned = true;
+        }
+    REQUIRE(poisoned);
+    optim::Adam<float> adam;
+    TrainingState<float> state{*model, adam, rng};
+    const TinySet set = tiny_set(4, 32, 4, 3);
+    auto loader = loader_of(set, 4, false);
+    FitOptions options;
+    options.epochs = 2;
+    CHECK_THROWS_WITH(fit(state, loader, nullptr, options), Catch::Contains("training diverged at epoch 1, batch 1"));
+    CHECK(adam.iterations() == 0);  // no step was taken with the bad gradients
+}
+
+TEST_CASE("predict gives probabilities whose arg-max is evaluate's prediction", "[train][fit]") {
+    auto model = models::make_custom_cnn<float>(4, 32);
+    Rng rng(5);
+    model->initialize(rng);
+    const TinySet set = tiny_set(5, 32, 4, 4);
+    auto loader = loader_of(set, 2, false);
+    const Evaluation evaluation = evaluate(*model, loader, 4);
+    REQUIRE(evaluation.predictions.size() == 5);
+    CHECK(evaluation.sample_indices == set.indices);
+
+    Tensor<float> images(set.images.shape());
+    for (Index i = 0; i < images.numel(); ++i) images.data()[i] = static_cast<float>(set.images.data()[i]) / 255.0f;
+    const Tensor<float> probabilities = predict(*model, images);
+    REQUIRE(probabilities.shape() == Shape{5, 4});
+    for (Index n = 0; n < 5; ++n) {
+        double sum = 0;
+        Index best = 0;
+        for (Index k = 0; k < 4; ++k) {
+            sum += probabilities(n, k);
+            if (probabilities(n, k) > probabilities(n, best)) best = k;
+        }
+        CHECK(sum == Approx(1.0).epsilon(1e-5));
+        CHECK(best == evaluation.predictions[static_cast<std::size_t>(n)]);
+    }
+}
