@@ -27,7 +27,7 @@ struct Options {
     int batch = 32;
     std::uint64_t seed = 10;
     // Not Keras' 1e-3: with it the study's model stays at chance on the full
-    // data (README, "Results"); 3e-4 leaves that plateau within epoch 1.
+    // data (README, "Results"); at 3e-4 it left that plateau in epoch 1.
     double learning_rate = 3e-4;
     int image_size = 150;
     int threads = 0;            // 0: all cores
@@ -48,7 +48,7 @@ inline const char* usage() {
            "  --epochs N          epochs                                             [10]\n"
            "  --batch B           batch size                                         [32]\n"
            "  --seed S            seed of initialisation, splits, shuffles, dropout  [10]\n"
-           "  --lr X              Adam learning rate (the study's Keras default 0.001 stalls at chance) [0.0003]\n"
+           "  --lr X              Adam learning rate; Keras' 0.001 stalls at chance [0.0003]\n"
            "  --augment           random flips, 90-degree rotations, shifts, brightness\n"
            "  --out RUN           output folder (checkpoint, history, report, plots) [runs/custom]\n"
            "  --cache DIR         decoded-image cache        [$XDG_CACHE_HOME/bcnn or ~/.cache/bcnn]\n"

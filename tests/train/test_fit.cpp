@@ -1,5 +1,5 @@
 // fit(), evaluate() and predict() on the study's custom CNN: Adam overfits a
-// tiny set to 100% accuracy, the logs and callbacks see every epoch, a
+// tiny set to 100% training accuracy, the logs and callbacks see every epoch, a
 // non-finite loss stops training with an error naming the epoch and batch,
 // and predict() agrees with evaluate().
 
@@ -7,7 +7,6 @@
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
