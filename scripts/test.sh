@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# THE test command: installs the build dependencies (scripts/setup-deps.sh),
+# THE test command: installs the build dependencies (scripts/setup-deps.sh) and
+# the tf_keras virtualenv of the checks against Keras (scripts/keras-venv.sh),
 # then configures, builds and tests two CMake presets:
 #   release  optimised; tests, examples, packaging checks; CUDA backend when found
 #   asan     the tests again under AddressSanitizer + UBSan
@@ -46,9 +47,12 @@ run_ctest() {
 }
 
 phase setup-deps bash scripts/setup-deps.sh || { echo "test.sh: could not install the dependencies" >&2; exit 1; }
+phase keras-venv bash scripts/keras-venv.sh || { echo "test.sh: could not make the Keras virtualenv" >&2; exit 1; }
+keras_python=$(bash scripts/keras-venv.sh --print-python)
+export BCNN_REQUIRE_KERAS=1  # the checks against Keras run here, never skipped for want of it
 
 for preset in release asan; do
-  phase "$preset configure" cmake --preset "$preset" &&
+  phase "$preset configure" cmake --preset "$preset" -DBCNN_KERAS_PYTHON="$keras_python" &&
     phase "$preset build" cmake --build --preset "$preset" -j "$jobs" &&
     phase "$preset test" run_ctest "$preset" || failed=1
 done

@@ -2,7 +2,9 @@
 // images and writes RUN/ with the best checkpoint, history.csv, report.md,
 // curves.png and confusion matrices. Exit status: 0 done, 1 error, 2 bad usage.
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/report/plots.hpp>
 #include <bcnn/train/csv_logger.hpp>
+#include <bcnn/train/learning_rate_warmup.hpp>
 #include <bcnn/train/model_checkpoint.hpp>
 #include <bcnn/train/reduce_lr_on_plateau.hpp>
 
@@ -86,8 +89,12 @@ int run(const Options& options) {
     fit.epochs = options.epochs;
     fit.progress = &std::cout;
     fit.progress_terminal = bcnn::stdout_is_terminal();
+    std::vector<bcnn::train::Callback<float>*> callbacks{&reduce_lr, &checkpoint, &csv};
+    const auto warmup_steps = static_cast<std::int64_t>(options.warmup_epochs * static_cast<double>(train_loader.batches_per_epoch()) + 0.5);
+    bcnn::train::LearningRateWarmup<float> warmup(options.learning_rate, std::max<std::int64_t>(warmup_steps, 1));
+    if (warmup_steps > 0) callbacks.insert(callbacks.begin(), &warmup);
     const double train_start = bcnn::steady_seconds();
-    record.history = bcnn::train::fit(state, train_loader, &validation_loader, fit, {&reduce_lr, &checkpoint, &csv});
+    record.history = bcnn::train::fit(state, train_loader, &validation_loader, fit, callbacks);
     record.train_seconds = bcnn::steady_seconds() - train_start;
     bcnn::report::plot_training_curves(options.out + "/curves.png", epoch_records(record.history));
 

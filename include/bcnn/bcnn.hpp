@@ -55,11 +55,14 @@
 #include "bcnn/data/split.hpp"
 
 #include "bcnn/models/custom_cnn.hpp"
+#include "bcnn/models/study_head.hpp"
+#include "bcnn/models/vgg16.hpp"
 
 #include "bcnn/train/csv_logger.hpp"
 #include "bcnn/train/early_stopping.hpp"
 #include "bcnn/train/evaluate.hpp"
 #include "bcnn/train/fit.hpp"
+#include "bcnn/train/learning_rate_warmup.hpp"
 #include "bcnn/train/metrics.hpp"
 #include "bcnn/train/model_checkpoint.hpp"
 #include "bcnn/train/reduce_lr_on_plateau.hpp"

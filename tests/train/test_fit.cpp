@@ -6,6 +6,7 @@
 #include <bcnn/models/custom_cnn.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
+#include <bcnn/train/learning_rate_warmup.hpp>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
@@ -58,6 +59,19 @@ public:
 
 private:
     int needed_, in_a_row_ = 0;
+};
+
+// Records, before each training batch, the epoch, the batch and the learning rate.
+class BatchRecorder : public Callback<float> {
+public:
+    struct Seen {
+        int epoch, batch;
+        double lr;
+    };
+    void on_batch_begin(int epoch, int batch, TrainingState<float>& state) override {
+        seen.push_back({epoch, batch, state.optimizer.learning_rate()});
+    }
+    std::vector<Seen> seen;
 };
 
 }  // namespace
@@ -165,4 +179,41 @@ TEST_CASE("predict gives probabilities whose arg-max is evaluate's prediction", 
         CHECK(sum == Approx(1.0).epsilon(1e-5));
         CHECK(best == evaluation.predictions[static_cast<std::size_t>(n)]);
     }
+}
+
+TEST_CASE("fit calls on_batch_begin before every batch; LearningRateWarmup ramps the rate over optimiser steps",
+          "[train][fit][callbacks]") {
+    auto model = models::make_custom_cnn<float>(4, 32);
+    Rng rng(4);
+    model->initialize(rng);
+    optim::Adam<float> adam(0.123);  // warm-up overrides it from the first step
+    TrainingState<float> state{*model, adam, rng};
+    const TinySet set = tiny_set(6, 32, 4, 3);
+    auto loader = loader_of(set, 4, true);  // 2 batches per epoch
+    LearningRateWarmup<float> warmup(1e-3, 4);
+    BatchRecorder recorder;  // after warm-up in the list, so it sees the rate the step uses
+    FitOptions options;
+    options.epochs = 2;
+    fit(state, loader, nullptr, options, {&warmup, &recorder});
+    REQUIRE(recorder.seen.size() == 4);
+    const double expected_lr[] = {0.25e-3, 0.5e-3, 0.75e-3, 1e-3};
+    for (int i = 0; i < 4; ++i) {
+        INFO("step " << i);
+        CHECK(recorder.seen[i].epoch == i / 2);
+        CHECK(recorder.seen[i].batch == i % 2);
+        CHECK(recorder.seen[i].lr == Approx(expected_lr[i]).epsilon(1e-12));
+    }
+
+    // After warm-up the rate is left alone (e.g. to ReduceLROnPlateau); resuming continues by the step count.
+    adam.set_learning_rate(2e-4);
+    options.initial_epoch = 2;
+    options.epochs = 3;
+    recorder.seen.clear();
+    fit(state, loader, nullptr, options, {&warmup, &recorder});
+    CHECK(recorder.seen.at(0).lr == 2e-4);
+    CHECK(recorder.seen.at(1).lr == 2e-4);
+    CHECK(adam.iterations() == 6);
+
+    CHECK_THROWS_WITH(LearningRateWarmup<float>(1e-3, 0), Catch::Contains("steps must be >= 1, got 0"));
+    CHECK_THROWS_WITH(LearningRateWarmup<float>(0.0, 10), Catch::Contains("target learning rate must be > 0, got 0"));
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Training callbacks, as in Keras: a training loop calls on_train_begin(),
-// on_epoch_end() after each epoch with that epoch's logs, and on_train_end().
+// on_batch_begin() before each training batch's forward pass (Keras'
+// on_train_batch_begin), on_epoch_end() after each epoch with that epoch's
+// logs, and on_train_end().
 //
 // Logs hold the epoch's results by name: "loss", "accuracy", "val_loss",
 // "val_accuracy", "lr". Epoch indices are 0-based, as Keras passes them.
@@ -41,6 +43,7 @@ public:
     virtual ~Callback() = default;
 
     virtual void on_train_begin(TrainingState<T>&) {}
+    virtual void on_batch_begin(int /*epoch*/, int /*batch*/, TrainingState<T>&) {}
     virtual void on_epoch_end(int /*epoch*/, const Logs&, TrainingState<T>&) {}
     virtual void on_train_end(TrainingState<T>&) {}
 

@@ -50,7 +50,8 @@ inline std::string format_logs(const Logs& logs) {
 namespace detail {
 
 // One epoch of training; returns the epoch's mean loss and accuracy.
-inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, const FitOptions& options, int epoch) {
+inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, const FitOptions& options, int epoch,
+                        const std::vector<Callback<float>*>& callbacks) {
     nn::Module<float>& model = state.model;
     const auto parameters = model.named_parameters();
     nn::Context context{true, &state.rng};
@@ -67,6 +68,7 @@ inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, 
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
     data::Batch batch;
     while (loader.next(batch)) {
+        for (Callback<float>* callback : callbacks) callback->on_batch_begin(epoch, static_cast<int>(batches), state);
         const Tensor<float> logits = model.forward(batch.images, context);
         BatchResult scored;
         try {
@@ -111,7 +113,7 @@ inline History fit(TrainingState<float>& state, data::BatchLoader& train_loader,
     for (Callback<float>* callback : callbacks) callback->on_train_begin(state);
     for (int epoch = options.initial_epoch; epoch < options.epochs && !state.stop_training; ++epoch) {
         const double start = steady_seconds();
-        Logs logs = detail::train_epoch(state, train_loader, options, epoch);
+        Logs logs = detail::train_epoch(state, train_loader, options, epoch, callbacks);
         if (validation) {
             const Evaluation eval = evaluate(state.model, *validation, options.classes);
             logs["val_loss"] = eval.loss;

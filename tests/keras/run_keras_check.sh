@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# CTest driver of the checks against Keras (tests/keras/CMakeLists.txt):
+#   run_keras_check.sh PYTHON WORK_DIR converter
+#       weights/convert_keras.py on HDF5 files made with h5py (test_convert_keras.py)
+#   run_keras_check.sh PYTHON WORK_DIR vgg16 VGG16_VS_KERAS
+#       tf_keras builds VGG16 and the study's model with random weights and saves them
+#       (compare_vgg16.py), weights/convert_keras.py converts both files, and bcnn's
+#       outputs on the same input must match Keras' (VGG16_VS_KERAS, vgg16_vs_keras.cpp).
+# PYTHON is the interpreter of the virtualenv that scripts/keras-venv.sh makes
+# (tensorflow-cpu, tf_keras, h5py, numpy). Nothing is downloaded here.
+# Exit status 77 (CTest: skipped) when BCNN_KERAS_SKIP is set (its value says why)
+# or when PYTHON lacks those packages, unless BCNN_REQUIRE_KERAS=1 (then 1).
+set -euo pipefail
+
+if (($# < 3)); then
+  echo "usage: run_keras_check.sh PYTHON WORK_DIR converter|vgg16 [VGG16_VS_KERAS]" >&2
+  exit 2
+fi
+python=$1 work=$2 check=$3
+source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+if [[ -n ${BCNN_KERAS_SKIP:-} ]]; then
+  echo "SKIPPED: $BCNN_KERAS_SKIP"
+  exit 77
+fi
+if [[ -z $python || ! -x $python ]] || ! "$python" -c 'import tf_keras, h5py, numpy' >/dev/null 2>&1; then
+  reason="no Python with tensorflow-cpu, tf_keras, h5py and numpy (BCNN_KERAS_PYTHON is '$python'):"
+  reason+=" run scripts/keras-venv.sh and configure with -DBCNN_KERAS_PYTHON=<the python it prints>, as scripts/test.sh does"
+  if [[ ${BCNN_REQUIRE_KERAS:-0} == 1 ]]; then
+    echo "FAILED (BCNN_REQUIRE_KERAS=1): $reason" >&2
+    exit 1
+  fi
+  echo "SKIPPED: $reason"
+  exit 77
+fi
+
+case $check in
+  converter)
+    "$python" "$source_dir/tests/keras/test_convert_keras.py"
+    ;;
+  vgg16)
+    (($# == 4)) || { echo "run_keras_check.sh: vgg16 needs the vgg16_vs_keras program" >&2; exit 2; }
+    program=$4
+    rm -rf "$work"
+    mkdir -p "$work"
+    "$python" "$source_dir/tests/keras/compare_vgg16.py" --out "$work"
+    "$python" "$source_dir/weights/convert_keras.py" "$work/vgg16_backbone.h5" "$work/vgg16_backbone.safetensors" \
+      --model vgg16
+    "$python" "$source_dir/weights/convert_keras.py" "$work/vgg16_classifier.h5" \
+      "$work/vgg16_classifier.safetensors" --model vgg16_classifier
+    "$program" "$work"
+    rm -rf "$work"  # 250 MB of weights; kept only when a step fails
+    ;;
+  *)
+    echo "run_keras_check.sh: unknown check '$check' (converter or vgg16)" >&2
+    exit 2
+    ;;
+esac
