@@ -1,7 +1,9 @@
 # CTest checks of the train_bloodcells program as a user runs it:
 #   cmake -DPROGRAM=<train_bloodcells> -DDATA=<blood-cells folder> -DWORK_DIR=<scratch> -P check_program.cmake
 # 1. --help exits 0 with the usage text; a bad option value exits 2 naming it.
-# 2. A one-epoch run on a few real images (32x32) writes every file of RUN/.
+# 2. A one-epoch run on a few real images (32x32) writes every file of RUN/;
+#    with --warmup-epochs and --recalibrate-bn the report says so and gives
+#    each test's scores before and after the BatchNorm re-estimation.
 # 3. A data folder holding a corrupt image: the run skips it and the report
 #    names it; with --strict the run stops with status 1 naming the file.
 # The folder of case 3 links to real images (never copies them) and adds a
@@ -37,14 +39,16 @@ run(unknown_flag 2 --colour blue)
 expect_contains(unknown_flag "--colour")
 
 # 2. A short run on the real images: every output file is written.
-run(smoke 0 --data "${DATA}" --limit 6 ${quick} --out "${WORK_DIR}/smoke")
-foreach(file best.safetensors history.csv report.md curves.png confusion.png confusion_test_simple.png)
+run(smoke 0 --data "${DATA}" --limit 6 ${quick} --warmup-epochs 0.5 --recalibrate-bn --out "${WORK_DIR}/smoke")
+foreach(file best.safetensors recalibrated.safetensors history.csv report.md curves.png confusion.png
+        confusion_test_simple.png)
   if(NOT EXISTS "${WORK_DIR}/smoke/${file}")
     message(FATAL_ERROR "smoke: ${WORK_DIR}/smoke/${file} was not written\n${smoke_output}")
   endif()
 endforeach()
 file(READ "${WORK_DIR}/smoke/report.md" report)
-foreach(text "## Test results" "### TEST_SIMPLE" "--limit 6" "macro avg")
+foreach(text "## Test results" "### TEST_SIMPLE" "--limit 6" "macro avg" "linear warm-up over 0.50 epochs"
+             "re-estimated over" "- As trained: accuracy")
   string(FIND "${report}" "${text}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "smoke: report.md does not contain '${text}':\n${report}")

@@ -10,12 +10,14 @@
 #include <memory>
 
 #include <bcnn/data/batch_loader.hpp>
+#include <bcnn/io/weights.hpp>
 #include <bcnn/models/custom_cnn.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/report/plots.hpp>
 #include <bcnn/train/csv_logger.hpp>
 #include <bcnn/train/learning_rate_warmup.hpp>
 #include <bcnn/train/model_checkpoint.hpp>
+#include <bcnn/train/recalibrate_batch_norm.hpp>
 #include <bcnn/train/reduce_lr_on_plateau.hpp>
 
 #include "data_sets.hpp"
@@ -25,12 +27,15 @@
 namespace bloodcells {
 namespace {
 
-bcnn::data::BatchLoader make_loader(const Part& part, const Options& options, bool training) {
+// Training batches are shuffled (and augmented with --augment); others keep their order.
+enum class Feed { training, shuffled_plain, in_order };
+
+bcnn::data::BatchLoader make_loader(const Part& part, const Options& options, Feed feed) {
     bcnn::data::BatchLoaderOptions loader;
     loader.batch_size = options.batch;
-    loader.shuffle = training;
+    loader.shuffle = feed != Feed::in_order;
     loader.seed = options.seed;
-    if (training && options.augment) {
+    if (feed == Feed::training && options.augment) {
         bcnn::data::Augmentation policy;
         policy.horizontal_flip = policy.vertical_flip = policy.rotate90 = true;
         policy.max_shift = options.image_size / 16;
@@ -70,7 +75,10 @@ int run(const Options& options) {
     model->build(bcnn::Shape{options.image_size, options.image_size, 3});
     bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
     model->initialize(rng);
-    RunRecord record{&options, &data, model->summary(), {}, 0, 0, {}, {}};
+    RunRecord record;
+    record.options = &options;
+    record.data = &data;
+    record.model_summary = model->summary();
     std::cout << record.model_summary << std::flush;
 
     bcnn::optim::Adam<float> optimizer(options.learning_rate);
@@ -82,8 +90,8 @@ int run(const Options& options) {
         record.callback_messages.push_back(m);
     });
 
-    auto train_loader = make_loader(data.train, options, true);
-    auto validation_loader = make_loader(data.validation, options, false);
+    auto train_loader = make_loader(data.train, options, Feed::training);
+    auto validation_loader = make_loader(data.validation, options, Feed::in_order);
     bcnn::train::TrainingState<float> state{*model, optimizer, rng};
     bcnn::train::FitOptions fit;
     fit.epochs = options.epochs;
@@ -98,13 +106,28 @@ int run(const Options& options) {
     record.train_seconds = bcnn::steady_seconds() - train_start;
     bcnn::report::plot_training_curves(options.out + "/curves.png", epoch_records(record.history));
 
+    if (options.recalibrate_bn) {
+        for (const Part& part : data.tests) {
+            auto loader = make_loader(part, options, Feed::in_order);
+            record.tests_as_trained.push_back(bcnn::train::evaluate(*model, loader, 4));
+        }
+        auto loader = make_loader(data.train, options, Feed::shuffled_plain);
+        record.recalibration_batches = bcnn::train::recalibrate_batch_norm(*model, loader, loader.batches_per_epoch(), rng);
+        bcnn::io::save_weights(options.out + "/recalibrated.safetensors", *model);
+        std::cout << "BatchNorm statistics re-estimated over " << record.recalibration_batches << " training batches\n";
+    }
     for (const Part& part : data.tests) {
-        auto loader = make_loader(part, options, false);
+        auto loader = make_loader(part, options, Feed::in_order);
         const double t0 = bcnn::steady_seconds();
         TestResult result{&part, bcnn::train::evaluate(*model, loader, 4), 0, picture_name(part, record.tests.empty())};
         result.seconds = bcnn::steady_seconds() - t0;
         bcnn::report::plot_confusion_matrix(options.out + "/" + result.picture, result.evaluation.confusion,
                                             class_names(), "custom CNN - " + part.name);
+        if (options.recalibrate_bn) {
+            const auto& as_trained = record.tests_as_trained[record.tests.size()];
+            std::cout << part.name << " as trained: accuracy " << bcnn::report::format_percent(as_trained.accuracy)
+                      << ", macro F1 " << detail::fixed(as_trained.confusion.macro_average().f1, 4) << "\n";
+        }
         std::cout << part.name << ": accuracy " << bcnn::report::format_percent(result.evaluation.accuracy)
                   << ", macro F1 " << detail::fixed(result.evaluation.confusion.macro_average().f1, 4) << "\n"
                   << result.evaluation.confusion.report(class_names()) << std::flush;

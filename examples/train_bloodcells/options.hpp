@@ -34,6 +34,7 @@ struct Options {
     int threads = 0;            // 0: all cores
     int limit_per_class = 0;    // 0: every image; else N of each class in each folder, evenly spaced
     bool augment = false;
+    bool recalibrate_bn = false;  // re-estimate BatchNorm statistics after training (not Keras)
     bool strict = false;
     std::vector<std::string> command_line;
 };
@@ -51,6 +52,8 @@ inline const char* usage() {
            "  --seed S            seed of initialisation, splits, shuffles, dropout  [10]\n"
            "  --lr X              Adam learning rate; Keras' 0.001 stalls at chance [0.0003]\n"
            "  --warmup-epochs E   raise the learning rate linearly over the first E epochs [0]\n"
+           "  --recalibrate-bn    after training, re-estimate BatchNorm's moving statistics over one pass of\n"
+           "                      the training images (precise BN; not Keras); tests report both scores\n"
            "  --augment           random flips, 90-degree rotations, shifts, brightness\n"
            "  --out RUN           output folder (checkpoint, history, report, plots) [runs/custom]\n"
            "  --cache DIR         decoded-image cache        [$XDG_CACHE_HOME/bcnn or ~/.cache/bcnn]\n"
@@ -114,6 +117,8 @@ inline bool parse_options(int argc, char** argv, Options& options) {
             options.learning_rate = detail::parse_positive(flag, value());
         } else if (flag == "--warmup-epochs") {
             options.warmup_epochs = detail::parse_positive(flag, value());
+        } else if (flag == "--recalibrate-bn") {
+            options.recalibrate_bn = true;
         } else if (flag == "--augment") {
             options.augment = true;
         } else if (flag == "--out") {

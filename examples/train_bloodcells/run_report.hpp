@@ -24,12 +24,15 @@ struct TestResult {
 };
 
 struct RunRecord {
-    const Options* options;
-    const DataSets* data;
+    const Options* options = nullptr;
+    const DataSets* data = nullptr;
     std::string model_summary;
     bcnn::train::History history;
     double train_seconds = 0, total_seconds = 0;
     std::vector<TestResult> tests;
+    // With --recalibrate-bn: each test's scores before the BatchNorm re-estimation, and its batches.
+    std::vector<bcnn::train::Evaluation> tests_as_trained;
+    bcnn::Index recalibration_batches = 0;
     std::vector<std::string> callback_messages;
 };
 
@@ -73,7 +76,9 @@ inline std::string report_markdown(const RunRecord& run) {
        << " protocol\n\n";
     md << "- Command: `" << detail::command_text(o) << "`\n";
     md << "- Finished: " << detail::now_utc() << "; threads: " << bcnn::num_threads() << "\n";
-    md << "- Epochs " << o.epochs << ", batch " << o.batch << ", Adam lr " << o.learning_rate << ", seed " << o.seed
+    md << "- Epochs " << o.epochs << ", batch " << o.batch << ", Adam lr " << o.learning_rate
+       << (o.warmup_epochs > 0 ? " (linear warm-up over " + detail::fixed(o.warmup_epochs, 2) + " epochs)" : "")
+       << ", seed " << o.seed
        << ", images " << o.image_size << "x" << o.image_size << ", augmentation " << (o.augment ? "on" : "off") << "\n";
     md << "- Wall time: " << format_duration(run.total_seconds) << " in all, training " << format_duration(run.train_seconds)
        << " (" << detail::fixed(training_throughput(run), 1) << " images/s, validation included)\n\n";
@@ -108,12 +113,23 @@ inline std::string report_markdown(const RunRecord& run) {
     md << "\n![training curves](curves.png)\n\n";
     md << "The model evaluated below is the one after the last epoch (as in the original study); the checkpoint with "
           "the best validation accuracy is best.safetensors.\n\n";
+    if (o.recalibrate_bn)
+        md << "With --recalibrate-bn, BatchNorm's moving statistics were then re-estimated over "
+           << run.recalibration_batches
+           << " training batches (not Keras' behaviour; weights in recalibrated.safetensors). Each test gives the "
+              "scores as trained (Keras' moving statistics) first; its report and confusion matrix are after the "
+              "re-estimation.\n\n";
 
     md << "## Test results\n\n";
-    for (const TestResult& t : run.tests) {
+    for (std::size_t i = 0; i < run.tests.size(); ++i) {
+        const TestResult& t = run.tests[i];
         const auto& m = t.evaluation.confusion;
         md << "### " << t.part->name << "\n\n";
         if (!t.part->caveat.empty()) md << "*" << t.part->caveat << ".*\n\n";
+        if (i < run.tests_as_trained.size())
+            md << "- As trained: accuracy " << format_percent(run.tests_as_trained[i].accuracy) << ", macro F1 "
+               << detail::fixed(run.tests_as_trained[i].confusion.macro_average().f1, 4) << "; after re-estimating "
+               << "BatchNorm statistics:\n";
         md << "- Accuracy " << format_percent(m.accuracy()) << ", macro F1 " << detail::fixed(m.macro_average().f1, 4)
            << ", loss " << detail::fixed(t.evaluation.loss, 4) << ", " << m.total() << " images, evaluated in "
            << format_duration(t.seconds) << "\n\n";

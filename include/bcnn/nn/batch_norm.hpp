@@ -33,6 +33,13 @@ public:
 
     void do_initialize(Rng&) override { set_initial_values(); }
 
+    // The moving statistics' momentum: moving = moving * momentum + batch * (1 - momentum).
+    double momentum() const { return momentum_; }
+    void set_momentum(double momentum) {
+        BCNN_CHECK(momentum >= 0 && momentum <= 1, "BatchNormalization: momentum " << momentum << " is outside [0, 1]");
+        momentum_ = momentum;
+    }
+
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);
         input_ = x;
