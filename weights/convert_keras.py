@@ -12,6 +12,24 @@ MODEL is one of:
   vgg16_classifier  the study's model 3 saved by Keras (save_weights of
                     Sequential([VGG16(...), Flatten(), BatchNormalization(), ...]));
                     load into models::make_vgg16_classifier(classes, image_size).
+  densenet121, densenet169, densenet201
+                    Keras Applications' DenseNet121/169/201(include_top=False),
+                    e.g. the official densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5;
+                    load into models::make_densenet_backbone(121/169/201, ...)
+                    (or the DenseNet201 classifier's model->at(0)).
+  densenet201_classifier
+                    the study's model 4 saved by Keras (save_weights of
+                    Sequential([DenseNet201(...), Flatten(), BatchNormalization(), ...]));
+                    load into models::make_densenet201_classifier(classes, image_size).
+
+DenseNet names: Keras' layer names, with '/' where bcnn nests its modules
+(the stem is a Sequential "conv1", a dense block a DenseBlock "conv2" of
+layers "block1", ...):
+  conv1/conv/kernel, conv1/bn/gamma       -> the same
+  conv2_block1_0_bn/gamma                 -> conv2/block1/0_bn/gamma
+  conv2_block1_1_conv/kernel              -> conv2/block1/1_conv/kernel
+  pool2_bn/beta, pool2_conv/kernel, bn/moving_mean -> the same
+Keras stores a layer named "conv1/conv" as the nested HDF5 group conv1/conv.
 
 Input: the HDF5 layout that Keras' save_weights writes (and model.save, under
 "model_weights"), which is the layout of Keras Applications' official files:
@@ -127,17 +145,21 @@ def vgg16_feature_size(image_size: int) -> int:
     return side * side * VGG16_BLOCKS[-1][0]
 
 
+BATCH_NORM_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def batch_norm_tensors(name: str, channels: int) -> List[Tuple[str, Tuple[int, ...]]]:
+    return [(f"{name}/{v}", (channels,)) for v in BATCH_NORM_VARIABLES]
+
+
 def study_head_tensors(features: int, classes: int) -> List[Tuple[str, Tuple[int, ...]]]:
     """The study's head (models/study_head.hpp) on `features` flattened inputs."""
-
-    def batch_norm(name: str, n: int) -> List[Tuple[str, Tuple[int, ...]]]:
-        return [(f"{name}/{v}", (n,)) for v in ("gamma", "beta", "moving_mean", "moving_variance")]
 
     def dense(name: str, n_in: int, n_out: int) -> List[Tuple[str, Tuple[int, ...]]]:
         return [(f"{name}/kernel", (n_in, n_out)), (f"{name}/bias", (n_out,))]
 
-    return (batch_norm("batch_normalization", features) + dense("dense", features, 256)
-            + batch_norm("batch_normalization_1", 256) + dense("dense_1", 256, 128)
+    return (batch_norm_tensors("batch_normalization", features) + dense("dense", features, 256)
+            + batch_norm_tensors("batch_normalization_1", 256) + dense("dense_1", 256, 128)
             + dense("dense_2", 128, 64) + dense("dense_3", 64, classes))
 
 
@@ -161,15 +183,116 @@ def vgg16_classifier_spec(args: argparse.Namespace) -> ModelSpec:
     )
 
 
-# --model name -> its spec. DenseNet201 comes next: a spec function listing bcnn's
-# tensors and the rules from Keras' layer names (conv2_block1_0_bn, ...) to bcnn's.
+# DenseNet (models/densenet.hpp): layers of the four dense blocks per variant;
+# growth rate 32, bottleneck 4 x 32, transitions keep half the channels.
+DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
+DENSENET_GROWTH = 32
+DENSENET_BOTTLENECK = 4 * DENSENET_GROWTH
+
+DENSENET_OFFICIAL_MD5 = {121: "30ee3e1110167f948a6b9946edeeb738", 169: "b8c4d4c20dd625c148057b9ff1c1176b",
+                         201: "c13680b51ded0fb44dff2d8f86ac8bb1"}  # tf_keras' densenet.py file_hash
+
+
+def densenet_official(variant: int) -> OfficialFile:
+    name = f"densenet{variant}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return OfficialFile(name=name, md5=DENSENET_OFFICIAL_MD5[variant],
+                        url=f"https://storage.googleapis.com/tensorflow/keras-applications/densenet/{name}")
+
+
+def densenet_tensors(variant: int, prefix: str = "") -> List[Tuple[str, Tuple[int, ...]]]:
+    """bcnn's DenseNet tensors in named_parameters() order."""
+    tensors = []
+
+    def conv(name: str, size: int, n_in: int, n_out: int) -> None:
+        tensors.append((f"{prefix}{name}/kernel", (size, size, n_in, n_out)))
+
+    def batch_norm(name: str, channels: int) -> None:
+        tensors.extend(batch_norm_tensors(prefix + name, channels))
+
+    conv("conv1/conv", 7, 3, 64)
+    batch_norm("conv1/bn", 64)
+    channels = 64
+    for block, layers in enumerate(DENSENET_BLOCKS[variant], start=2):
+        for i in range(1, layers + 1):
+            layer = f"conv{block}/block{i}"
+            batch_norm(f"{layer}/0_bn", channels)
+            conv(f"{layer}/1_conv", 1, channels, DENSENET_BOTTLENECK)
+            batch_norm(f"{layer}/1_bn", DENSENET_BOTTLENECK)
+            conv(f"{layer}/2_conv", 3, DENSENET_BOTTLENECK, DENSENET_GROWTH)
+            channels += DENSENET_GROWTH
+        if block < 5:
+            batch_norm(f"pool{block}_bn", channels)
+            conv(f"pool{block}_conv", 1, channels, channels // 2)
+            channels //= 2
+    batch_norm("bn", channels)
+    return tensors
+
+
+def densenet_feature_size(variant: int, image_size: int) -> int:
+    """Flattened size of DenseNet's output for image_size x image_size inputs."""
+    if image_size < 32:
+        raise ConversionError(f"--image-size must be at least 32 for DenseNet, got {image_size}")
+    side = (image_size + 6 - 7) // 2 + 1  # ZeroPadding2D(3), 7x7 stride-2 convolution
+    side = (side + 2 - 3) // 2 + 1  # ZeroPadding2D(1), 3x3 stride-2 max pool
+    for _ in range(3):
+        side //= 2  # the transitions' 2x2 average pools
+    blocks = DENSENET_BLOCKS[variant]
+    channels = 64
+    for block, layers in enumerate(blocks):
+        channels += layers * DENSENET_GROWTH
+        if block < len(blocks) - 1:
+            channels //= 2
+    return side * side * channels
+
+
+BATCH_NORM_VARIABLE = "(?:" + "|".join(BATCH_NORM_VARIABLES) + ")"
+# Keras' DenseNet weight names -> bcnn's (see the module docstring): (expression, replacement).
+DENSENET_RENAMES = [
+    (rf"(conv1/(?:conv/kernel|bn/{BATCH_NORM_VARIABLE}))", r"\1"),
+    (rf"(conv[2-5])_(block[1-9][0-9]*)_([01]_bn/{BATCH_NORM_VARIABLE}|[12]_conv/kernel)", r"\1/\2/\3"),
+    (rf"(pool[2-4]_(?:bn/{BATCH_NORM_VARIABLE}|conv/kernel)|bn/{BATCH_NORM_VARIABLE})", r"\1"),
+]
+
+
+def densenet_rules(model: str = "") -> List[Tuple["re.Pattern[str]", str]]:
+    """The renames; with `model` ("densenet201") for the backbone nested in a
+    classifier: Keras' names optionally under "model/", bcnn's always."""
+    keras_prefix, bcnn_prefix = (rf"(?:{model}/)?", f"{model}/") if model else ("", "")
+    return [rule(rf"{keras_prefix}(?:{expression})", bcnn_prefix + replacement)
+            for expression, replacement in DENSENET_RENAMES]
+
+
+def densenet_spec(variant: int) -> Callable[[argparse.Namespace], ModelSpec]:
+    def spec(args: argparse.Namespace) -> ModelSpec:
+        return ModelSpec(f"densenet{variant}", densenet_tensors(variant), densenet_rules())
+    return spec
+
+
+def densenet201_classifier_spec(args: argparse.Namespace) -> ModelSpec:
+    # As vgg16_classifier: the backbone nested as "densenet201", or its layers at the top.
+    return ModelSpec(
+        "sequential",
+        densenet_tensors(201, "densenet201/") + study_head_tensors(densenet_feature_size(201, args.image_size),
+                                                                   args.classes),
+        densenet_rules("densenet201") + [STUDY_HEAD_RULE],
+    )
+
+
+# --model name -> its spec.
 MODELS: Dict[str, Callable[[argparse.Namespace], ModelSpec]] = {
     "vgg16": vgg16_spec,
     "vgg16_classifier": vgg16_classifier_spec,
+    "densenet121": densenet_spec(121),
+    "densenet169": densenet_spec(169),
+    "densenet201": densenet_spec(201),
+    "densenet201_classifier": densenet201_classifier_spec,
 }
 
 # --model name -> Keras Applications' official file of its weights.
-OFFICIAL_FILES: Dict[str, OfficialFile] = {"vgg16": VGG16_OFFICIAL}
+OFFICIAL_FILES: Dict[str, OfficialFile] = {
+    "vgg16": VGG16_OFFICIAL,
+    **{f"densenet{variant}": densenet_official(variant) for variant in DENSENET_BLOCKS},
+}
 
 
 # ---- reading Keras' HDF5 ---------------------------------------------------------------------------
@@ -264,6 +387,9 @@ def listed(names: List[str], limit: int = 10) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+PROBLEMS_LISTED = 10  # shape, dtype and duplicate problems named in an error; the rest are counted
+
+
 def map_weights(keras: Dict[str, np.ndarray], spec: ModelSpec) -> List[Tuple[str, np.ndarray]]:
     """The file's weights under bcnn's names, in spec order; every problem at once."""
     found: Dict[str, np.ndarray] = {}
@@ -283,6 +409,8 @@ def map_weights(keras: Dict[str, np.ndarray], spec: ModelSpec) -> List[Tuple[str
                             f"is {spec.shapes[name]}")
         found[name] = value
     missing = [name for name, _ in spec.tensors if name not in found]
+    if len(problems) > PROBLEMS_LISTED:  # e.g. every layer of another DenseNet's last blocks
+        problems[PROBLEMS_LISTED:] = [f"... ({len(problems)} shape, dtype or duplicate problems in all)"]
     if left_over:
         problems.insert(0, f"{len(left_over)} left-over tensors with no place in bcnn's model: {listed(left_over)}")
     if missing:

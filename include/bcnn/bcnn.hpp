@@ -33,6 +33,8 @@
 #include "bcnn/nn/batch_norm.hpp"
 #include "bcnn/nn/conv2d.hpp"
 #include "bcnn/nn/dense.hpp"
+#include "bcnn/nn/dense_block.hpp"
+#include "bcnn/nn/dense_layer.hpp"
 #include "bcnn/nn/depthwise_conv2d.hpp"
 #include "bcnn/nn/dropout.hpp"
 #include "bcnn/nn/flatten.hpp"
@@ -55,6 +57,8 @@
 #include "bcnn/data/split.hpp"
 
 #include "bcnn/models/custom_cnn.hpp"
+#include "bcnn/models/densenet.hpp"
+#include "bcnn/models/preprocess.hpp"
 #include "bcnn/models/study_head.hpp"
 #include "bcnn/models/vgg16.hpp"
 

@@ -2,10 +2,11 @@
 # CTest driver of the checks against Keras (tests/keras/CMakeLists.txt):
 #   run_keras_check.sh PYTHON WORK_DIR converter
 #       weights/convert_keras.py on HDF5 files made with h5py (test_convert_keras.py)
-#   run_keras_check.sh PYTHON WORK_DIR vgg16 VGG16_VS_KERAS
-#       tf_keras builds VGG16 and the study's model with random weights and saves them
-#       (compare_vgg16.py), weights/convert_keras.py converts both files, and bcnn's
-#       outputs on the same input must match Keras' (VGG16_VS_KERAS, vgg16_vs_keras.cpp).
+#   run_keras_check.sh PYTHON WORK_DIR vgg16|densenet201 BCNN_VS_KERAS
+#       tf_keras builds the backbone and the study's model on it with random weights
+#       and saves them (compare_keras.py), weights/convert_keras.py converts both
+#       files (--model MODEL, MODEL_classifier), and bcnn's outputs on the same input
+#       must match Keras' (BCNN_VS_KERAS, bcnn_vs_keras.cpp).
 # PYTHON is the interpreter of the virtualenv that scripts/keras-venv.sh makes
 # (tensorflow-cpu, tf_keras, h5py, numpy). Nothing is downloaded here.
 # Exit status 77 (CTest: skipped) when BCNN_KERAS_SKIP is set (its value says why)
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 if (($# < 3)); then
-  echo "usage: run_keras_check.sh PYTHON WORK_DIR converter|vgg16 [VGG16_VS_KERAS]" >&2
+  echo "usage: run_keras_check.sh PYTHON WORK_DIR converter|vgg16|densenet201 [BCNN_VS_KERAS]" >&2
   exit 2
 fi
 python=$1 work=$2 check=$3
@@ -38,21 +39,23 @@ case $check in
   converter)
     "$python" "$source_dir/tests/keras/test_convert_keras.py"
     ;;
-  vgg16)
-    (($# == 4)) || { echo "run_keras_check.sh: vgg16 needs the vgg16_vs_keras program" >&2; exit 2; }
+  vgg16 | densenet201)
+    (($# == 4)) || { echo "run_keras_check.sh: $check needs the bcnn_vs_keras program" >&2; exit 2; }
     program=$4
     rm -rf "$work"
     mkdir -p "$work"
-    "$python" "$source_dir/tests/keras/compare_vgg16.py" --out "$work"
-    "$python" "$source_dir/weights/convert_keras.py" "$work/vgg16_backbone.h5" "$work/vgg16_backbone.safetensors" \
-      --model vgg16
-    "$python" "$source_dir/weights/convert_keras.py" "$work/vgg16_classifier.h5" \
-      "$work/vgg16_classifier.safetensors" --model vgg16_classifier
-    "$program" "$work"
-    rm -rf "$work"  # 250 MB of weights; kept only when a step fails
+    "$python" "$source_dir/tests/keras/compare_keras.py" --model "$check" --out "$work"
+    for part in backbone classifier; do
+      model=$check
+      [[ $part == classifier ]] && model+=_classifier
+      "$python" "$source_dir/weights/convert_keras.py" "$work/${check}_$part.h5" "$work/${check}_$part.safetensors" \
+        --model "$model"
+    done
+    "$program" "$check" "$work"
+    rm -rf "$work"  # up to 250 MB of weights; kept only when a step fails
     ;;
   *)
-    echo "run_keras_check.sh: unknown check '$check' (converter or vgg16)" >&2
+    echo "run_keras_check.sh: unknown check '$check' (converter, vgg16 or densenet201)" >&2
     exit 2
     ;;
 esac

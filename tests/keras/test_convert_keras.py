@@ -5,7 +5,9 @@ VGG16 file, Keras 2 names as save_weights writes them today, model.save's
 "model_weights" group, attributes split into chunks), the safetensors it
 writes (read back here byte by byte), and every error the issue asks for:
 left-over, missing, wrong shape or dtype (each named), MD5 of official
-files, and no partial output on failure.
+files, and no partial output on failure; for VGG16 and DenseNet (Keras'
+nested "conv1/conv" groups, the backbone nested in the study's classifier,
+another model's file named tensor by tensor).
 
     python3 tests/keras/test_convert_keras.py
 """
@@ -13,6 +15,7 @@ files, and no partial output on failure.
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -40,9 +43,12 @@ def vgg16_weights(seed=0):
     return {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in convert_keras.vgg16_tensors()}
 
 
-def write_keras_h5(path, layers, legacy=False, root_group=None, chunk_layer_names=False):
+def write_keras_h5(path, layers, legacy=False, root_group=None, chunk_layer_names=False, nested=()):
     """A Keras weights file. layers: [(layer name, [(variable, array), ...])].
-    legacy: Keras 1 names ("block1_conv1_W_1:0") in fixed-length byte strings."""
+    legacy: Keras 1 names ("block1_conv1_W_1:0") in fixed-length byte strings.
+    nested: layers that are whole models (a backbone in a Sequential): their
+    variables are their own layers' weight names ("conv1/conv/kernel").
+    A layer name with '/' ("conv1/conv") is a nested HDF5 group, as Keras writes it."""
     with h5py.File(path, "w") as f:
         root = f.create_group(root_group) if root_group else f
         names = [name.encode() if legacy else name for name, _ in layers]
@@ -58,6 +64,8 @@ def write_keras_h5(path, layers, legacy=False, root_group=None, chunk_layer_name
             for variable, value in weights:
                 if legacy:
                     weight = f"{layer}_{KERAS1_VARIABLES[variable]}_1:0"
+                elif layer in nested:
+                    weight = f"{variable}:0"
                 else:
                     weight = f"{layer}/{variable}:0"
                 group.create_dataset(weight, data=value)
@@ -76,6 +84,29 @@ def vgg16_layers(weights, drop=(), extra=()):
         variables = [(v, weights[f"{layer}/{v}"]) for v in ("kernel", "bias") if f"{layer}/{v}" in weights]
         layers.append((layer, variables))
     return layers + list(extra)
+
+
+def keras_densenet_name(bcnn_name):
+    """bcnn's DenseNet tensor name -> Keras' weight name:
+    conv2/block1/0_bn/gamma -> conv2_block1_0_bn/gamma; others are the same."""
+    match = re.fullmatch(r"(conv[2-5])/(block[0-9]+)/(.+)", bcnn_name)
+    return "_".join(match.groups()) if match else bcnn_name
+
+
+def densenet_layers(variant, seed=0):
+    """(Keras layers as write_keras_h5 takes them, bcnn name -> array) for a
+    random DenseNet, in Keras' layer order, parameterless layers included."""
+    rng = np.random.default_rng(seed)
+    layers, weights = [("input_1", []), ("zero_padding2d", [])], {}
+    for name, shape in convert_keras.densenet_tensors(variant):
+        keras_layer, variable = keras_densenet_name(name).rsplit("/", 1)
+        weights[name] = rng.standard_normal(shape, dtype=np.float32)
+        if layers[-1][0] != keras_layer:
+            layers.append((keras_layer, []))
+        layers[-1][1].append((variable, weights[name]))
+        if variable == "moving_variance":  # each BatchNorm is followed by its ReLU
+            layers.append((keras_layer.replace("bn", "relu"), []))
+    return layers, weights
 
 
 def read_safetensors(path):
@@ -225,6 +256,81 @@ class ConvertKerasTest(unittest.TestCase):
             f.write("not hdf5")
         self.expect_error(self.path("text.h5"), ["cannot read", "as HDF5"])
         self.expect_error(self.path("absent.h5"), ["does not exist"])
+
+    def test_densenet121_in_keras_layout(self):
+        layers, weights = densenet_layers(121)
+        source = self.path("densenet121.h5")
+        write_keras_h5(source, layers)
+        with h5py.File(source, "r") as f:  # Keras' "conv1/conv" is a nested group
+            self.assertIn("conv", f["conv1"])
+        self.assertEqual(self.convert(source, model="densenet121"), 0)
+        header, metadata, arrays = read_safetensors(self.path("out.safetensors"))
+        self.assertEqual(list(header), [name for name, _ in convert_keras.densenet_tensors(121)])
+        self.assertEqual(len(arrays), 604)
+        for name, value in weights.items():
+            np.testing.assert_array_equal(arrays[name], value, err_msg=name)
+        self.assertEqual(metadata["bcnn.model"], "densenet121")
+        self.assertIn("conv4/block24/2_conv/kernel", arrays)
+        self.assertEqual(arrays["pool4_conv/kernel"].shape, (1, 1, 1024, 512))
+
+    def test_a_vgg16_file_is_not_a_densenet(self):
+        source = self.path("vgg16.h5")
+        write_keras_h5(source, vgg16_layers(self.weights))
+        self.expect_error(source, ["1004 of bcnn's tensors missing from the file: conv1/conv/kernel, conv1/bn/gamma, ",
+                                   "26 left-over tensors with no place in bcnn's model: block1_conv1/kernel, "],
+                          model="densenet201")
+
+    def test_another_densenet_is_named_tensor_by_tensor(self):
+        source = self.path("densenet121.h5")
+        write_keras_h5(source, densenet_layers(121)[0])
+        message = self.expect_error(source, [
+            "400 of bcnn's tensors missing from the file: conv4/block25/0_bn/gamma, conv4/block25/0_bn/beta, ",
+            "'pool4_bn/gamma' has shape (1024,), but bcnn's 'pool4_bn/gamma' is (1792,)",
+            "'conv5_block1_1_conv/kernel' has shape (1, 1, 512, 128), but bcnn's 'conv5/block1/1_conv/kernel' is "
+            "(1, 1, 896, 128)",
+            # pool4_bn (4) and pool4_conv, in 16 conv5 layers 0_bn (4) and 1_conv, the final bn (4)
+            "... (89 shape, dtype or duplicate problems in all)"], model="densenet201")
+        self.assertNotIn("left-over", message)
+
+    def test_densenet201_classifier_with_the_backbone_nested(self):
+        _, weights = densenet_layers(201)
+        rng = np.random.default_rng(1)
+        head = [(name, rng.standard_normal(shape, dtype=np.float32))
+                for name, shape in convert_keras.study_head_tensors(1920, 3)]  # 32x32 images: (1, 1, 1920)
+        head_layers = []
+        for name, value in head:
+            layer, variable = name.split("/")
+            if not head_layers or head_layers[-1][0] != layer:
+                head_layers.append((layer, []))
+            head_layers[-1][1].append((variable, value))
+        backbone = ("densenet201", [(keras_densenet_name(name), weights[name])
+                                    for name, _ in convert_keras.densenet_tensors(201)])
+        source = self.path("classifier.h5")
+        write_keras_h5(source, [backbone, ("flatten", [])] + head_layers, nested=("densenet201",))
+        self.assertEqual(self.convert(source, "--image-size", "32", "--classes", "3",
+                                      model="densenet201_classifier"), 0)
+        header, metadata, arrays = read_safetensors(self.path("out.safetensors"))
+        expected = convert_keras.densenet_tensors(201, "densenet201/") + convert_keras.study_head_tensors(1920, 3)
+        self.assertEqual(list(header), [name for name, _ in expected])
+        np.testing.assert_array_equal(arrays["densenet201/conv5/block32/2_conv/kernel"],
+                                      weights["conv5/block32/2_conv/kernel"])
+        np.testing.assert_array_equal(arrays["dense/kernel"], dict(head)["dense/kernel"])
+        self.assertEqual(metadata["bcnn.model"], "sequential")
+        # At 150x150 the head's first layers are wider: every mismatch is named.
+        os.remove(self.path("out.safetensors"))
+        self.expect_error(source, ["'batch_normalization/gamma' has shape (1920,), but bcnn's "
+                                   "'batch_normalization/gamma' is (30720,)"], "--classes", "3",
+                          model="densenet201_classifier")
+
+    def test_densenet_official_files(self):
+        official = self.path("densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        write_keras_h5(official, vgg16_layers(self.weights))
+        self.expect_error(official, ["but the official densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5 has "
+                                     "c13680b51ded0fb44dff2d8f86ac8bb1"], model="densenet201")
+        self.expect_error(official, ["is named as the official file of --model densenet201, "
+                                     "not --model densenet201_classifier"], model="densenet201_classifier")
+        for variant, md5 in [(121, "30ee3e1110167f948a6b9946edeeb738"), (169, "b8c4d4c20dd625c148057b9ff1c1176b")]:
+            self.assertEqual(convert_keras.OFFICIAL_FILES[f"densenet{variant}"].md5, md5)
 
     @staticmethod
     def umask():

@@ -2,7 +2,7 @@
 // Keras' layer names, output shapes and parameter counts, a forward pass,
 // the caffe-mode preprocessing against hand-computed values, and weight files
 // that do not fit (VGG16 <-> custom CNN) failing with the tensors named.
-// Equality with Keras' own outputs is tests/keras (run_keras_comparison.sh).
+// Equality with Keras' own outputs is tests/keras (run_keras_check.sh, bcnn_vs_keras.cpp).
 
 #include <bcnn/io/weights.hpp>
 #include <bcnn/models/custom_cnn.hpp>

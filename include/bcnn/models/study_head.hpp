@@ -12,7 +12,9 @@
 //   dense_1, dropout_1, dense_2, dropout_2, dense_3
 // so a Keras model of the study saved with save_weights converts by name
 // (weights/convert_keras.py). BatchNormalization uses Keras' defaults
-// (momentum 0.99, epsilon 1e-3).
+// (momentum 0.99, epsilon 1e-3). make_study_classifier puts a backbone under it.
+
+#include <memory>
 
 #include "bcnn/nn/batch_norm.hpp"
 #include "bcnn/nn/dense.hpp"
@@ -39,6 +41,21 @@ void add_study_head(nn::Sequential<T>& model, int classes) {
     model.template emplace<nn::Dense<T>>(64, ActivationFn::relu);
     model.template emplace<nn::Dropout<T>>(0.3);
     model.template emplace<nn::Dense<T>>(classes);
+}
+
+// The study's transfer-learning model (models 3 and 4): a Sequential named
+// "sequential" holding `backbone` (built; child 0, frozen as in the study)
+// under the study's head, built for the backbone's input. Converted backbone
+// weights load into model->at(0).
+template <typename T>
+std::unique_ptr<nn::Sequential<T>> make_study_classifier(std::unique_ptr<nn::Module<T>> backbone, int classes) {
+    BCNN_CHECK(backbone && backbone->built(), "make_study_classifier: the backbone must be built");
+    const Shape input_shape = backbone->input_shape();
+    auto model = std::make_unique<nn::Sequential<T>>("sequential");
+    model->add(std::move(backbone)).set_trainable(false);
+    add_study_head(*model, classes);
+    model->build(input_shape);
+    return model;
 }
 
 }  // namespace models

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "bcnn/kernels/cpu/elementwise.hpp"
+#include "bcnn/models/preprocess.hpp"
 #include "bcnn/models/study_head.hpp"
 #include "bcnn/nn/conv2d.hpp"
 #include "bcnn/nn/max_pool2d.hpp"
@@ -39,21 +39,15 @@ inline constexpr double kImageNetCaffeMeanBGR[3] = {103.939, 116.779, 123.68};
 // x and y may be the same tensor (in place) or channel-slice views.
 template <typename T>
 void vgg16_preprocess(const Tensor<T>& rgb, Tensor<T>& bgr, T input_scale = T(1)) {
-    cpu::detail::require_rank(rgb, 4, "vgg16_preprocess", "x");
-    BCNN_CHECK(rgb.dim(3) == 3, "vgg16_preprocess: x has shape " << rgb.shape() << ", expected (N, H, W, 3) RGB");
-    cpu::detail::require_shape(bgr, rgb.shape(), "vgg16_preprocess", "y");
     const T mean_b = static_cast<T>(kImageNetCaffeMeanBGR[0]);
     const T mean_g = static_cast<T>(kImageNetCaffeMeanBGR[1]);
     const T mean_r = static_cast<T>(kImageNetCaffeMeanBGR[2]);
-    cpu::detail::for_each_row(
-        "vgg16_preprocess", bgr,
-        [&](Index, T* out, const T* in, Index) {
-            const T r = in[0] * input_scale, g = in[1] * input_scale, b = in[2] * input_scale;
-            out[0] = b - mean_b;
-            out[1] = g - mean_g;
-            out[2] = r - mean_r;
-        },
-        rgb);
+    detail::for_each_rgb_pixel("vgg16_preprocess", rgb, bgr, [&](const T* in, T* out) {
+        const T r = in[0] * input_scale, g = in[1] * input_scale, b = in[2] * input_scale;
+        out[0] = b - mean_b;
+        out[1] = g - mean_g;
+        out[2] = r - mean_r;
+    });
 }
 
 // The backbone, a Sequential named "vgg16" (Keras' model name) built for
@@ -92,12 +86,7 @@ std::unique_ptr<nn::Sequential<T>> make_vgg16_backbone(Index image_size = 150) {
 template <typename T>
 std::unique_ptr<nn::Sequential<T>> make_vgg16_classifier(int classes = 4, Index image_size = 150) {
     BCNN_CHECK(classes >= 2, "make_vgg16_classifier: classes must be at least 2, got " << classes);
-    auto model = std::make_unique<nn::Sequential<T>>("sequential");
-    nn::Module<T>& backbone = model->add(make_vgg16_backbone<T>(image_size));
-    backbone.set_trainable(false);
-    add_study_head(*model, classes);
-    model->build(Shape{image_size, image_size, 3});
-    return model;
+    return make_study_classifier<T>(make_vgg16_backbone<T>(image_size), classes);
 }
 
 }  // namespace models

@@ -5,6 +5,9 @@
 // It owns the parameters, the activation, the reused buffers, and the
 // forward/backward plumbing; a subclass creates the parameters in do_build()
 // (with add_kernel / add_bias) and runs its op in run_forward / run_backward.
+// forward_into() writes the output into a caller's tensor instead of the
+// layer's own buffer: a DenseNet layer writes its growth channels straight
+// into a channel slice of its block's buffer (nn/dense_layer.hpp).
 
 #include "bcnn/nn/activation_fn.hpp"
 #include "bcnn/nn/initializers.hpp"
@@ -21,16 +24,25 @@ public:
 
     Tensor<T> forward(const Tensor<T>& x, const Context&) override {
         this->check_input(x);
-        input_ = x;
-        Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
-        run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, y);
-        apply_activation(activation_, y);
-        return y;
+        run(x, this->reuse(own_output_, this->batch_shape(x.dim(0), this->output_shape())));
+        return output_;
+    }
+
+    // forward() into `y` (N, output_shape...), which may be a channel slice of
+    // a wider buffer, instead of this layer's own buffer. y stays this layer's
+    // output, read by backward(), until its next forward.
+    void forward_into(const Tensor<T>& x, const Tensor<T>& y, const Context&) {
+        this->check_input(x);
+        const Shape expected = this->batch_shape(x.dim(0), this->output_shape());
+        BCNN_CHECK(y.defined() && y.shape() == expected, this->type() << " '" << this->name() << "': output has shape "
+                                                                      << y.shape() << ", expected " << expected);
+        run(x, y);
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
-        Tensor<T>& pre = this->reuse(pre_activation_grad_, dy.shape());
-        const Tensor<T>& d_linear = activation_backward(activation_, output_, dy, pre);
+        Tensor<T> d_linear = dy;  // a linear layer needs no buffer for the gradient before its activation
+        if (activation_ != ActivationFn::linear)
+            d_linear = activation_backward(activation_, output_, dy, this->reuse(pre_activation_grad_, dy.shape()));
         Tensor<T> dx;
         if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
         const bool weights = this->trainable();
@@ -59,11 +71,22 @@ protected:
     }
 
 private:
+    // y = fn(op(x, kernel) + bias) into y, remembered for backward().
+    void run(const Tensor<T>& x, const Tensor<T>& y) {
+        input_ = x;
+        output_ = y;
+        run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, output_);
+        apply_activation(activation_, output_);
+    }
+
     ActivationFn activation_;
     bool use_bias_;
     Parameter<T>* kernel_ = nullptr;
     Parameter<T>* bias_ = nullptr;
-    Tensor<T> input_, output_, pre_activation_grad_, input_grad_;
+    Tensor<T> input_;
+    Tensor<T> output_;      // the last forward's output: own_output_ or forward_into's y
+    Tensor<T> own_output_;  // this layer's buffer, reused from step to step
+    Tensor<T> pre_activation_grad_, input_grad_;
 };
 
 }  // namespace nn

@@ -1,0 +1,168 @@
+// The bcnn side of the comparisons with Keras (run by run_keras_check.sh):
+//   bcnn_vs_keras MODEL WORK_DIR        MODEL: vgg16 or densenet201
+// WORK_DIR holds what compare_keras.py and weights/convert_keras.py wrote:
+//   keras_outputs.safetensors         Keras' input batch and outputs
+//   MODEL_backbone.safetensors        Keras' backbone weights, converted
+//   MODEL_classifier.safetensors      Keras' study model (3 or 4) weights, converted
+// bcnn loads the converted weights into its own models (checking first that
+// the converter wrote them in the models' named_parameters() order), runs
+// them in inference (float32) on the same input, and compares each output y
+// with Keras' k: relative error max|y - k| / max|k| must be below 1e-4. Also
+// printed: the largest per-element relative error |y - k| / |k| among the
+// elements with |k| at least 1% of max|k|, and the forward times. Exit
+// status 0 when every comparison passes, 1 otherwise.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <bcnn/io/weights.hpp>
+#include <bcnn/models/densenet.hpp>
+#include <bcnn/models/vgg16.hpp>
+
+using namespace bcnn;
+
+namespace {
+
+constexpr double kMaxRelativeError = 1e-4;
+
+// What differs between the compared models.
+struct ModelUnderTest {
+    std::function<void(const Tensor<float>&, Tensor<float>&)> preprocess;  // Keras' preprocess_input
+    std::function<std::unique_ptr<nn::Sequential<float>>(Index image_size)> backbone;
+    std::function<std::unique_ptr<nn::Sequential<float>>(int classes, Index image_size)> classifier;
+};
+
+const std::map<std::string, ModelUnderTest>& models_under_test() {
+    static const std::map<std::string, ModelUnderTest> models = {
+        {"vgg16",
+         {[](const Tensor<float>& x, Tensor<float>& y) { models::vgg16_preprocess(x, y); },
+          [](Index size) { return models::make_vgg16_backbone<float>(size); },
+          [](int classes, Index size) { return models::make_vgg16_classifier<float>(classes, size); }}},
+        {"densenet201",
+         {[](const Tensor<float>& x, Tensor<float>& y) { models::densenet_preprocess(x, y); },
+          [](Index size) { return models::make_densenet_backbone<float>(201, size); },
+          [](int classes, Index size) { return models::make_densenet201_classifier<float>(classes, size); }}},
+    };
+    return models;
+}
+
+// Prints one comparison; returns whether it passes.
+bool compare(const std::string& what, const Tensor<float>& ours, const Tensor<float>& keras) {
+    BCNN_CHECK(ours.shape() == keras.shape(),
+               what << ": bcnn's output has shape " << ours.shape() << ", Keras' " << keras.shape());
+    const std::vector<float> a = ours.to_vector(), b = keras.to_vector();
+    double max_diff = 0, max_keras = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        max_diff = std::max(max_diff, std::abs(double(a[i]) - double(b[i])));
+        max_keras = std::max(max_keras, std::abs(double(b[i])));
+    }
+    double max_element = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::abs(double(b[i])) >= 0.01 * max_keras)
+            max_element = std::max(max_element, std::abs(double(a[i]) - double(b[i])) / std::abs(double(b[i])));
+    const double relative = max_keras > 0 ? max_diff / max_keras : (max_diff > 0 ? INFINITY : 0.0);
+    const bool pass = max_keras > 0 && relative < kMaxRelativeError;
+    std::printf("%-32s %-18s max|k| %-11.5g max|y-k| %-11.4g relative %-11.4g per-element %-11.4g %s\n", what.c_str(),
+                ours.shape().str().c_str(), max_keras, max_diff, relative, max_element, pass ? "ok" : "FAILED");
+    return pass;
+}
+
+// softmax over the last axis of (N, classes) logits.
+Tensor<float> softmax(const Tensor<float>& logits) {
+    Tensor<float> out(logits.shape());
+    for (Index n = 0; n < logits.dim(0); ++n) {
+        double top = logits(n, 0), sum = 0;
+        for (Index k = 1; k < logits.dim(1); ++k) top = std::max(top, double(logits(n, k)));
+        for (Index k = 0; k < logits.dim(1); ++k) sum += std::exp(double(logits(n, k)) - top);
+        for (Index k = 0; k < logits.dim(1); ++k)
+            out(n, k) = static_cast<float>(std::exp(double(logits(n, k)) - top) / sum);
+    }
+    return out;
+}
+
+// Loads `path` into `model` after checking that its tensors are in the
+// model's named_parameters() order (the converter's tables list them so).
+void load_in_order(const std::string& path, nn::Module<float>& model) {
+    const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+    std::vector<const io::SafetensorsEntry*> entries;
+    for (const io::SafetensorsEntry& entry : file.entries()) entries.push_back(&entry);
+    std::sort(entries.begin(), entries.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+    const auto params = model.named_parameters();
+    for (std::size_t i = 0; i < std::min(entries.size(), params.size()); ++i)
+        BCNN_CHECK(entries[i]->name == params[i].name, "'" << path << "': tensor " << i << " is '" << entries[i]->name
+                                                           << "', the model's parameter " << i << " is '"
+                                                           << params[i].name << "'");
+    io::load_weights(path, model);
+}
+
+// Runs model.forward(x) in inference and prints its time.
+Tensor<float> timed_forward(const std::string& what, nn::Module<float>& model, const Tensor<float>& x) {
+    const auto start = std::chrono::steady_clock::now();
+    Tensor<float> y = model.forward(x, nn::Context{});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("bcnn %s forward: %.2f s for %lld images of %lldx%lld\n", what.c_str(), seconds,
+                static_cast<long long>(x.dim(0)), static_cast<long long>(x.dim(1)), static_cast<long long>(x.dim(2)));
+    return y;
+}
+
+int run(const std::string& name, const std::string& dir) {
+    const auto found = models_under_test().find(name);
+    BCNN_CHECK(found != models_under_test().end(), "unknown model '" << name << "' (vgg16 or densenet201)");
+    const ModelUnderTest& m = found->second;
+    const io::SafetensorsFile keras = io::SafetensorsFile::open(dir + "/keras_outputs.safetensors");
+    const Tensor<float> pixels = keras.tensor<float>("input");
+    BCNN_CHECK(pixels.rank() == 4 && pixels.dim(1) == pixels.dim(2),
+               "input has shape " << pixels.shape() << ", expected (N, S, S, 3)");
+    const Index image_size = pixels.dim(1);
+    const Tensor<float> keras_logits = keras.tensor<float>("classifier_logits");
+    const int classes = static_cast<int>(keras_logits.dim(1));
+    bool pass = true;
+
+    Tensor<float> x(pixels.shape());
+    m.preprocess(pixels, x);
+    pass &= compare("preprocess_input", x, keras.tensor<float>("preprocessed"));
+
+    auto backbone = m.backbone(image_size);
+    load_in_order(dir + "/" + name + "_backbone.safetensors", *backbone);
+    const Tensor<float> features = timed_forward(backbone->name(), *backbone, x);
+    pass &= compare(backbone->name() + " backbone", features, keras.tensor<float>("backbone_output"));
+
+    auto classifier = m.classifier(classes, image_size);
+    load_in_order(dir + "/" + name + "_classifier.safetensors", *classifier);
+    // The head alone on Keras' own backbone features: float32 noise of the
+    // backbone (above) does not reach this comparison.
+    Tensor<float> head = keras.tensor<float>("backbone_output");
+    for (std::size_t i = 1; i < classifier->size(); ++i) head = classifier->at(i).forward(head, nn::Context{});
+    pass &= compare("study head on Keras' " + backbone->name(), head, keras_logits);
+    // The whole model. The head amplifies the backbone's float32 rounding
+    // (BatchNorm brings small features to unit scale, noise included).
+    const Tensor<float> logits = timed_forward("classifier", *classifier, x);
+    pass &= compare(backbone->name() + " + study head logits", logits, keras_logits);
+    pass &= compare(backbone->name() + " + study head softmax", softmax(logits),
+                    keras.tensor<float>("classifier_probabilities"));
+
+    std::printf("bcnn_vs_keras %s: %s (relative error limit %g)\n", name.c_str(),
+                pass ? "bcnn matches Keras" : "MISMATCH", kMaxRelativeError);
+    return pass ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: bcnn_vs_keras vgg16|densenet201 WORK_DIR\n");
+        return 2;
+    }
+    try {
+        return run(argv[1], argv[2]);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bcnn_vs_keras: error: %s\n", e.what());
+        return 1;
+    }
+}
