@@ -15,35 +15,17 @@
 #include <vector>
 
 #include "nn/layer_checks.hpp"
+#include "support/layer_table.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace bcnn;
 using namespace bcnn::nn;
 using bcnn::testing::random_tensor;
+using bcnn::testing::LayerRow;
+using bcnn::testing::check_layers;
+using bcnn::testing::all_finite;
 
 namespace {
-
-struct LayerRow {
-    const char* name;
-    Shape shape;
-    Index params;
-};
-
-void check_layers(Sequential<float>& model, const std::vector<LayerRow>& expected) {
-    REQUIRE(model.size() == expected.size());
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        INFO("layer " << i << " " << model.at(i).name());
-        CHECK(model.at(i).name() == expected[i].name);
-        CHECK(model.at(i).output_shape() == expected[i].shape);
-        CHECK(model.at(i).count_params() == expected[i].params);
-    }
-}
-
-bool all_finite(const Tensor<float>& t) {
-    for (float v : t.to_vector())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
 
 // Sets every trainable parameter's gradient to `value`.
 void fill_gradients(Module<float>& module, float value) {
