@@ -6,6 +6,15 @@
 #    each test's scores before and after the BatchNorm re-estimation.
 # 3. A data folder holding a corrupt image: the run skips it and the report
 #    names it; with --strict the run stops with status 1 naming the file.
+# 4. Pretrained backbones without their ImageNet files (no network here):
+#    --model vgg16 needs --weights (or --random-backbone-weights), a missing
+#    file and --weights with the custom model exit 2; a custom-CNN checkpoint
+#    given as VGG16 weights exits 1 naming the problem. Short runs with random
+#    backbones write every file and the report warns that their accuracies
+#    mean nothing: VGG16 frozen (features computed once, the head trained on
+#    them; run twice with a cache folder, the second run reads the features
+#    from it and trains alike) and DenseNet201 with its last block unfrozen
+#    (the whole model).
 # The folder of case 3 links to real images (never copies them) and adds a
 # corrupt file of its own, all under WORK_DIR.
 
@@ -87,3 +96,58 @@ endif()
 
 run(strict 1 --data "${bad_data}" ${quick} --strict --out "${WORK_DIR}/strict")
 expect_contains(strict "${corrupt}")
+
+# 4. Pretrained backbones. One thread: their runs do more arithmetic, and
+# two OpenMP threads slow down many times over when CTest runs other tests
+# beside them.
+set(backbone_quick --image-size 32 --epochs 1 --batch 8 --no-cache --threads 1)
+run(no_weights 2 --model vgg16)
+expect_contains(no_weights "--model vgg16 needs --weights FILE")
+run(missing_weights 2 --model densenet201 --weights "${WORK_DIR}/nothing.safetensors")
+expect_contains(missing_weights "--weights: no such file '${WORK_DIR}/nothing.safetensors'")
+run(custom_weights 2 --model custom --weights "${WORK_DIR}/smoke/best.safetensors")
+expect_contains(custom_weights "--weights is for a pretrained backbone")
+run(checkpoint_as_weights 1 --model vgg16 --weights "${WORK_DIR}/smoke/best.safetensors" --data "${DATA}"
+    ${backbone_quick} --out "${WORK_DIR}/checkpoint_as_weights")
+expect_contains(checkpoint_as_weights "cannot be the vgg16 backbone's weights")
+expect_contains(checkpoint_as_weights "is a full checkpoint")
+
+# expect_run(<name> <texts>...): RUN/ of the run <name> holds every file and its report every text.
+function(expect_run name)
+  foreach(file best.safetensors history.csv report.md curves.png confusion.png confusion_test_simple.png)
+    if(NOT EXISTS "${WORK_DIR}/${name}/${file}")
+      message(FATAL_ERROR "${name}: ${WORK_DIR}/${name}/${file} was not written\n${${name}_output}")
+    endif()
+  endforeach()
+  file(READ "${WORK_DIR}/${name}/report.md" report)
+  foreach(text IN LISTS ARGN)
+    string(FIND "${report}" "${text}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "${name}: report.md does not contain '${text}':\n${report}")
+    endif()
+  endforeach()
+endfunction()
+
+run(vgg16_frozen 0 --model vgg16 --random-backbone-weights --data "${DATA}" --limit 6 ${backbone_quick}
+    --out "${WORK_DIR}/vgg16_frozen")
+expect_contains(vgg16_frozen "WARNING: RANDOM BACKBONE")
+expect_run(vgg16_frozen "> **WARNING: RANDOM BACKBONE" "its accuracies mean nothing" "Backbone weights: **random**"
+           "Backbone frozen, as in the study" "Feature cache: used" "kept in memory only" "caffe mode"
+           "## Test results")
+foreach(pass 1 2)
+  run(vgg16_cached_${pass} 0 --model vgg16 --random-backbone-weights --data "${DATA}" --limit 6 --image-size 32
+      --epochs 1 --batch 8 --threads 1 --cache "${WORK_DIR}/cache" --out "${WORK_DIR}/vgg16_cached_${pass}")
+endforeach()
+expect_run(vgg16_cached_1 "written to the feature cache")
+expect_run(vgg16_cached_2 "read from the feature cache")
+file(READ "${WORK_DIR}/vgg16_cached_1/history.csv" computed)
+file(READ "${WORK_DIR}/vgg16_cached_2/history.csv" read_back)
+string(REGEX REPLACE ",[0-9.e-]+,([0-9.e-]+,[0-9.e-]+)\n" ",\\1\n" computed "${computed}")  # drop the seconds
+string(REGEX REPLACE ",[0-9.e-]+,([0-9.e-]+,[0-9.e-]+)\n" ",\\1\n" read_back "${read_back}")
+if(NOT computed STREQUAL read_back)
+  message(FATAL_ERROR "vgg16_cached: training on cached features differs:\n${computed}\n${read_back}")
+endif()
+run(densenet201_unfrozen 0 --model densenet201 --random-backbone-weights --unfreeze-last-block --data "${DATA}"
+    --limit 6 ${backbone_quick} --out "${WORK_DIR}/densenet201_unfrozen")
+expect_run(densenet201_unfrozen "> **WARNING: RANDOM BACKBONE" "conv5 and the final bn train"
+           "Feature cache: not used (part of the backbone trains)" "torch mode")

@@ -1,6 +1,10 @@
-// train_bloodcells: trains the original study's custom CNN on the blood-cell
-// images and writes RUN/ with the best checkpoint, history.csv, report.md,
-// curves.png and confusion matrices. Exit status: 0 done, 1 error, 2 bad usage.
+// train_bloodcells: trains one of the original study's models (its custom
+// CNN, or a pretrained VGG16 / DenseNet201 backbone under its head) on the
+// blood-cell images and writes RUN/ with the best checkpoint, history.csv,
+// report.md, curves.png and confusion matrices. With the whole backbone
+// frozen and no augmentation, the backbone's features are computed once
+// (feature_cache.hpp) and the head trains on them. Exit status: 0 done,
+// 1 error, 2 bad usage.
 
 #include <algorithm>
 #include <cctype>
@@ -11,7 +15,7 @@
 
 #include <bcnn/data/batch_loader.hpp>
 #include <bcnn/io/weights.hpp>
-#include <bcnn/models/custom_cnn.hpp>
+#include <bcnn/nn/sequential_tail.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/report/plots.hpp>
 #include <bcnn/train/csv_logger.hpp>
@@ -21,6 +25,8 @@
 #include <bcnn/train/reduce_lr_on_plateau.hpp>
 
 #include "data_sets.hpp"
+#include "feature_cache.hpp"
+#include "model_choice.hpp"
 #include "options.hpp"
 #include "run_report.hpp"
 
@@ -30,18 +36,39 @@ namespace {
 // Training batches are shuffled (and augmented with --augment); others keep their order.
 enum class Feed { training, shuffled_plain, in_order };
 
-bcnn::data::BatchLoader make_loader(const Part& part, const Options& options, Feed feed) {
+// What the loaders serve: images (augmented when training with --augment,
+// then preprocessed for the model), or the backbone's cached features.
+struct Source {
+    const Options& options;
+    const ModelChoice& choice;
+    const FeatureCache* features;  // nullptr: images
+};
+
+bcnn::data::BatchLoader make_loader(const Part& part, const Source& source, Feed feed) {
+    const Options& options = source.options;
     bcnn::data::BatchLoaderOptions loader;
     loader.batch_size = options.batch;
     loader.shuffle = feed != Feed::in_order;
     loader.seed = options.seed;
+    // Same seed and indices, so features come in the same batches and orders as images would.
+    if (source.features)
+        return bcnn::data::BatchLoader(source.features->of(part), part.images.labels, part.indices, loader);
+    bcnn::data::SampleTransform augment;
     if (feed == Feed::training && options.augment) {
         bcnn::data::Augmentation policy;
         policy.horizontal_flip = policy.vertical_flip = policy.rotate90 = true;
         policy.max_shift = options.image_size / 16;
         policy.max_brightness_change = 0.1;
-        loader.transform = bcnn::data::random_augmentation(policy, options.seed);
+        augment = bcnn::data::random_augmentation(policy, options.seed);
     }
+    const bcnn::data::SampleTransform& preprocess = source.choice.preprocess;
+    if (augment && preprocess)
+        loader.transform = [augment, preprocess](const bcnn::Tensor<float>& image, std::uint64_t epoch, bcnn::Index i) {
+            augment(image, epoch, i);
+            preprocess(image, epoch, i);
+        };
+    else
+        loader.transform = augment ? augment : preprocess;
     return bcnn::data::BatchLoader(part.images.images, part.images.labels, part.indices, loader);
 }
 
@@ -67,19 +94,43 @@ int run(const Options& options) {
     const double start = bcnn::steady_seconds();
     if (options.threads > 0) bcnn::set_num_threads(options.threads);
     std::filesystem::create_directories(options.out);
+    // The model first: a --weights file that does not fit fails before the images load.
+    bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
+    const ModelChoice choice = choose_model(options, rng);
+    if (!choice.warning.empty()) std::cout << "WARNING: " << choice.warning << "\n";
     std::cout << "loading images from " << options.data << " ...\n" << std::flush;
     const DataSets data = load_data_sets(options);
     for (const auto& note : data.notes) std::cout << "  " << note << "\n";
 
-    auto model = bcnn::models::make_custom_cnn<float>(4, options.image_size);
-    model->build(bcnn::Shape{options.image_size, options.image_size, 3});
-    bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
-    model->initialize(rng);
+    bcnn::nn::Sequential<float>& model = *choice.model;
     RunRecord record;
     record.options = &options;
     record.data = &data;
-    record.model_summary = model->summary();
+    record.model_notes = choice.notes;
+    record.warning = choice.warning;
+    record.model_summary = model.summary();
     std::cout << record.model_summary << std::flush;
+    for (const auto& note : choice.notes) std::cout << note << "\n";
+
+    // A frozen backbone without augmentation: its features once, then the head alone
+    // (whose parameters, and so checkpoints, are the whole model's).
+    std::unique_ptr<FeatureCache> features;
+    std::unique_ptr<bcnn::nn::SequentialTail<float>> head;
+    if (choice.backbone_frozen && !options.augment) {
+        std::cout << "computing the frozen backbone's features once ...\n" << std::flush;
+        features = std::make_unique<FeatureCache>(choice, data, options, std::cout);
+        head = std::make_unique<bcnn::nn::SequentialTail<float>>(model, 1);
+        record.model_notes.push_back("Feature cache: used. The frozen backbone's features were computed once (or read "
+                                     "from the cache folder) in " + bcnn::report::format_duration(features->seconds()) +
+                                     "; every epoch, validation and test ran the head alone on them");
+        for (const std::string& note : features->notes()) record.model_notes.push_back("Feature cache: " + note);
+    } else if (choice.has_backbone) {
+        const char* why = options.augment ? "--augment changes the images every epoch" : "part of the backbone trains";
+        record.model_notes.push_back(std::string("Feature cache: not used (") + why +
+                                     "); every step runs the whole model");
+    }
+    bcnn::nn::Module<float>& trained = head ? static_cast<bcnn::nn::Module<float>&>(*head) : model;
+    const Source source{options, choice, features.get()};
 
     bcnn::optim::Adam<float> optimizer(options.learning_rate);
     bcnn::train::ReduceLROnPlateau<float> reduce_lr("val_accuracy", 0.3, 2, bcnn::train::MonitorMode::automatic, 1e-4, 0, 1e-6);
@@ -90,9 +141,9 @@ int run(const Options& options) {
         record.callback_messages.push_back(m);
     });
 
-    auto train_loader = make_loader(data.train, options, Feed::training);
-    auto validation_loader = make_loader(data.validation, options, Feed::in_order);
-    bcnn::train::TrainingState<float> state{*model, optimizer, rng};
+    auto train_loader = make_loader(data.train, source, Feed::training);
+    auto validation_loader = make_loader(data.validation, source, Feed::in_order);
+    bcnn::train::TrainingState<float> state{trained, optimizer, rng};
     bcnn::train::FitOptions fit;
     fit.epochs = options.epochs;
     fit.progress = &std::cout;
@@ -108,21 +159,21 @@ int run(const Options& options) {
 
     if (options.recalibrate_bn) {
         for (const Part& part : data.tests) {
-            auto loader = make_loader(part, options, Feed::in_order);
-            record.tests_as_trained.push_back(bcnn::train::evaluate(*model, loader, 4));
+            auto loader = make_loader(part, source, Feed::in_order);
+            record.tests_as_trained.push_back(bcnn::train::evaluate(trained, loader, 4));
         }
-        auto loader = make_loader(data.train, options, Feed::shuffled_plain);
-        record.recalibration_batches = bcnn::train::recalibrate_batch_norm(*model, loader, loader.batches_per_epoch(), rng);
-        bcnn::io::save_weights(options.out + "/recalibrated.safetensors", *model);
+        auto loader = make_loader(data.train, source, Feed::shuffled_plain);
+        record.recalibration_batches = bcnn::train::recalibrate_batch_norm(trained, loader, loader.batches_per_epoch(), rng);
+        bcnn::io::save_weights(options.out + "/recalibrated.safetensors", model);
         std::cout << "BatchNorm statistics re-estimated over " << record.recalibration_batches << " training batches\n";
     }
     for (const Part& part : data.tests) {
-        auto loader = make_loader(part, options, Feed::in_order);
+        auto loader = make_loader(part, source, Feed::in_order);
         const double t0 = bcnn::steady_seconds();
-        TestResult result{&part, bcnn::train::evaluate(*model, loader, 4), 0, picture_name(part, record.tests.empty())};
+        TestResult result{&part, bcnn::train::evaluate(trained, loader, 4), 0, picture_name(part, record.tests.empty())};
         result.seconds = bcnn::steady_seconds() - t0;
         bcnn::report::plot_confusion_matrix(options.out + "/" + result.picture, result.evaluation.confusion,
-                                            class_names(), "custom CNN - " + part.name);
+                                            class_names(), choice.display_name + " - " + part.name);
         if (options.recalibrate_bn) {
             const auto& as_trained = record.tests_as_trained[record.tests.size()];
             std::cout << part.name << " as trained: accuracy " << bcnn::report::format_percent(as_trained.accuracy)
@@ -137,6 +188,7 @@ int run(const Options& options) {
     write_report(options.out + "/report.md", record);
     std::cout << "training throughput " << detail::fixed(training_throughput(record), 1) << " images/s; wall time "
               << bcnn::report::format_duration(record.total_seconds) << "; report: " << options.out << "/report.md\n";
+    if (!choice.warning.empty()) std::cout << "WARNING: " << choice.warning << "\n";
     return 0;
 }
 

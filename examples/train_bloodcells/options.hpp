@@ -2,10 +2,13 @@
 // Command-line options of train_bloodcells. Bad usage throws UsageError
 // (the program prints it with the usage and exits 2).
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bloodcells {
@@ -16,11 +19,21 @@ struct UsageError : std::runtime_error {
 
 enum class Protocol { held_out, pooled };
 
+// The models --model knows: the study's custom CNN, and its transfer-learning
+// models (a pretrained backbone under the study's head).
+inline const std::vector<std::string>& model_names() {
+    static const std::vector<std::string> names{"custom", "vgg16", "densenet201"};
+    return names;
+}
+
 struct Options {
     std::string model = "custom";
+    std::string weights;                        // converted backbone weights (vgg16, densenet201)
+    bool random_backbone_weights = false;       // path tests only: the backbone keeps random weights
+    bool unfreeze_last_block = false;           // train VGG16's block5 / DenseNet201's conv5 and bn too
     std::string data = BCNN_DEFAULT_DATA_DIR;  // the blood-cells folder (or its images/ folder)
-    std::string out = "runs/custom";
-    std::string cache;                          // decoded-image cache; default $XDG_CACHE_HOME/bcnn
+    std::string out = "runs/custom";            // without --out: runs/<model>
+    std::string cache;                          // decoded-image and feature cache; default $XDG_CACHE_HOME/bcnn
     bool use_cache = true;
     Protocol protocol = Protocol::held_out;
     int epochs = 10;
@@ -43,7 +56,16 @@ inline const char* usage() {
     return "usage: train_bloodcells [options]\n"
            "Trains and evaluates a white-blood-cell classifier (EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL).\n"
            "\n"
-           "  --model NAME        custom (the original study's 5-block CNN)         [custom]\n"
+           "  --model NAME        custom (the original study's 5-block CNN), or a pretrained backbone under the\n"
+           "                      study's head: vgg16, densenet201 (needs --weights)  [custom]\n"
+           "  --weights FILE      the backbone's ImageNet weights, converted from Keras' official file by\n"
+           "                      weights/convert_keras.py (weights/README.md)\n"
+           "  --unfreeze-last-block  also train the backbone's last block (VGG16 block5, DenseNet201 conv5\n"
+           "                      and its final BatchNorm); default: the whole backbone is frozen, as in the\n"
+           "                      study, and without --augment its features are computed once (kept in\n"
+           "                      memory and in the cache folder) and only the head trains on them\n"
+           "  --random-backbone-weights  no --weights: keep the backbone random (tests the program's path\n"
+           "                      only; the report warns that its accuracies mean nothing)\n"
            "  --data DIR          blood-cells data folder                            [" BCNN_DEFAULT_DATA_DIR "]\n"
            "  --protocol P        held-out: train/validate on TRAIN, test on TEST and TEST_SIMPLE (default);\n"
            "                      pooled: TRAIN+TEST pooled, shuffled, split 80/10/10 (the original study's)\n"
@@ -55,9 +77,9 @@ inline const char* usage() {
            "  --recalibrate-bn    after training, re-estimate BatchNorm's moving statistics over one pass of\n"
            "                      the training images (precise BN; not Keras); tests report both scores\n"
            "  --augment           random flips, 90-degree rotations, shifts, brightness\n"
-           "  --out RUN           output folder (checkpoint, history, report, plots) [runs/custom]\n"
-           "  --cache DIR         decoded-image cache        [$XDG_CACHE_HOME/bcnn or ~/.cache/bcnn]\n"
-           "  --no-cache          decode every image, write no cache\n"
+           "  --out RUN           output folder (checkpoint, history, report, plots) [runs/MODEL]\n"
+           "  --cache DIR         decoded-image and feature cache [$XDG_CACHE_HOME/bcnn or ~/.cache/bcnn]\n"
+           "  --no-cache          decode every image, compute every feature, write no cache\n"
            "  --image-size N      images are resized to N x N                        [150]\n"
            "  --limit N           use only N images of each class per folder, evenly spaced (quick runs)\n"
            "  --threads N         CPU threads                                        [all cores]\n"
@@ -84,10 +106,34 @@ inline double parse_positive(const std::string& flag, const std::string& text) {
     return value;
 }
 
+// The backbone options fit --model: a backbone model needs exactly one of
+// --weights (an existing file) and --random-backbone-weights; custom takes none.
+inline void check_model_options(const Options& options) {
+    if (options.model == "custom") {
+        for (const auto& [given, flag] : {std::pair{!options.weights.empty(), "--weights"},
+                                          std::pair{options.random_backbone_weights, "--random-backbone-weights"},
+                                          std::pair{options.unfreeze_last_block, "--unfreeze-last-block"}})
+            if (given)
+                throw UsageError(std::string(flag) + " is for a pretrained backbone (--model vgg16 or densenet201); " +
+                                 "the custom model is trained from scratch");
+        return;
+    }
+    if (options.weights.empty() && !options.random_backbone_weights)
+        throw UsageError("--model " + options.model +
+                         " needs --weights FILE, the backbone's ImageNet weights converted by "
+                         "weights/convert_keras.py --model " + options.model +
+                         " (weights/README.md); --random-backbone-weights runs it without them, for path tests only");
+    if (!options.weights.empty() && options.random_backbone_weights)
+        throw UsageError("--weights and --random-backbone-weights exclude each other");
+    if (!options.weights.empty() && !std::filesystem::is_regular_file(options.weights))
+        throw UsageError("--weights: no such file '" + options.weights + "'");
+}
+
 }  // namespace detail
 
 // Parses argv; returns false when --help was asked for.
 inline bool parse_options(int argc, char** argv, Options& options) {
+    bool out_given = false;
     for (int i = 0; i < argc; ++i) options.command_line.emplace_back(argv[i]);
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
@@ -98,8 +144,17 @@ inline bool parse_options(int argc, char** argv, Options& options) {
         if (flag == "--help" || flag == "-h") return false;
         if (flag == "--model") {
             options.model = value();
-            if (options.model != "custom")
-                throw UsageError("--model '" + options.model + "' is not available; this build knows: custom");
+            if (std::find(model_names().begin(), model_names().end(), options.model) == model_names().end()) {
+                std::string known;
+                for (const std::string& name : model_names()) known += (known.empty() ? "" : ", ") + name;
+                throw UsageError("--model '" + options.model + "' is not available; this build knows: " + known);
+            }
+        } else if (flag == "--weights") {
+            options.weights = value();
+        } else if (flag == "--random-backbone-weights") {
+            options.random_backbone_weights = true;
+        } else if (flag == "--unfreeze-last-block") {
+            options.unfreeze_last_block = true;
         } else if (flag == "--data") {
             options.data = value();
         } else if (flag == "--protocol") {
@@ -123,6 +178,7 @@ inline bool parse_options(int argc, char** argv, Options& options) {
             options.augment = true;
         } else if (flag == "--out") {
             options.out = value();
+            out_given = true;
         } else if (flag == "--cache") {
             options.cache = value();
         } else if (flag == "--no-cache") {
@@ -139,6 +195,8 @@ inline bool parse_options(int argc, char** argv, Options& options) {
             throw UsageError("unknown option '" + flag + "'");
         }
     }
+    detail::check_model_options(options);
+    if (!out_given) options.out = "runs/" + options.model;
     return true;
 }
 

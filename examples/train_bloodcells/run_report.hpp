@@ -26,6 +26,8 @@ struct TestResult {
 struct RunRecord {
     const Options* options = nullptr;
     const DataSets* data = nullptr;
+    std::vector<std::string> model_notes;  // weights (file, hash), what trains, preprocessing, feature cache
+    std::string warning;                   // shown first and before the results, e.g. a random backbone
     std::string model_summary;
     bcnn::train::History history;
     double train_seconds = 0, total_seconds = 0;
@@ -72,8 +74,9 @@ inline std::string report_markdown(const RunRecord& run) {
     using bcnn::report::format_percent;
     const Options& o = *run.options;
     std::ostringstream md;
-    md << "# train_bloodcells: " << o.model << " model, " << (o.protocol == Protocol::pooled ? "pooled" : "held-out")
-       << " protocol\n\n";
+    const std::string warning =
+        run.warning.empty() ? "" : "> **WARNING: " + run.warning + "**\n\n";
+    md << "# train_bloodcells: " << o.model << " model, " << (o.protocol == Protocol::pooled ? "pooled" : "held-out") << " protocol\n\n" << warning;
     md << "- Command: `" << detail::command_text(o) << "`\n";
     md << "- Finished: " << detail::now_utc() << "; threads: " << bcnn::num_threads() << "\n";
     md << "- Epochs " << o.epochs << ", batch " << o.batch << ", Adam lr " << o.learning_rate
@@ -94,7 +97,9 @@ inline std::string report_markdown(const RunRecord& run) {
         md << "- " << part->name << ": " << part->indices.size() << " images"
            << (part->caveat.empty() ? "" : " — " + part->caveat) << "\n";
 
-    md << "\n## Model\n\n" << bcnn::report::markdown_code_block(run.model_summary) << "\n";
+    md << "\n## Model\n\n";
+    for (const auto& note : run.model_notes) md << "- " << note << "\n";
+    md << (run.model_notes.empty() ? "" : "\n") << bcnn::report::markdown_code_block(run.model_summary) << "\n";
 
     md << "## Training\n\n";
     std::vector<std::vector<std::string>> rows;
@@ -120,7 +125,7 @@ inline std::string report_markdown(const RunRecord& run) {
               "scores as trained (Keras' moving statistics) first; its report and confusion matrix are after the "
               "re-estimation.\n\n";
 
-    md << "## Test results\n\n";
+    md << "## Test results\n\n" << warning;
     for (std::size_t i = 0; i < run.tests.size(); ++i) {
         const TestResult& t = run.tests[i];
         const auto& m = t.evaluation.confusion;

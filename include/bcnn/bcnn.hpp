@@ -42,6 +42,7 @@
 #include "bcnn/nn/max_pool2d.hpp"
 #include "bcnn/nn/separable_conv2d.hpp"
 #include "bcnn/nn/sequential.hpp"
+#include "bcnn/nn/sequential_tail.hpp"
 #include "bcnn/nn/zero_pad.hpp"
 
 #include "bcnn/optim/adam.hpp"
@@ -65,6 +66,7 @@
 #include "bcnn/train/csv_logger.hpp"
 #include "bcnn/train/early_stopping.hpp"
 #include "bcnn/train/evaluate.hpp"
+#include "bcnn/train/features.hpp"
 #include "bcnn/train/fit.hpp"
 #include "bcnn/train/learning_rate_warmup.hpp"
 #include "bcnn/train/metrics.hpp"

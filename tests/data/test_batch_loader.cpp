@@ -1,6 +1,8 @@
 // BatchLoader: every index once per epoch, shapes and the partial last batch,
 // exact /255 scaling, seeded order, batches prepared ahead by the background
-// thread, worker exceptions re-thrown in the caller, clean shutdown.
+// thread, worker exceptions re-thrown in the caller, clean shutdown; float
+// samples (e.g. cached backbone features) served as given, of any rank, in
+// the same batches and orders as images with the same seed and indices.
 
 #include <catch2/catch.hpp>
 
@@ -192,4 +194,67 @@ TEST_CASE("BatchLoader checks its arguments and shuts down mid-epoch", "[data][b
     }  // destroyed with batches pending: joins without hanging
     BatchLoader empty(s.images, s.labels, {}, {});
     CHECK(whole_epoch(empty, 0).empty());
+}
+
+TEST_CASE("BatchLoader serves float samples as they are, in the image loader's batches and orders",
+          "[data][batch_loader]") {
+    const Index n = 11;
+    Tensor<float> samples(Shape{n, 2, 3});  // sample i holds i * 10 + e - 0.5
+    Tensor<std::uint8_t> images(Shape{n, 1, 1, 1});
+    Tensor<std::int32_t> labels(Shape{n});
+    for (Index i = 0; i < n; ++i) {
+        for (Index e = 0; e < 6; ++e) samples.data()[i * 6 + e] = static_cast<float>(i * 10 + e) - 0.5f;
+        images.data()[i] = static_cast<std::uint8_t>(i);
+        labels.data()[i] = static_cast<std::int32_t>(i % 3);
+    }
+    const std::vector<Index> indices{0, 2, 3, 5, 6, 7, 9, 10};
+    const BatchLoaderOptions options{3, true, 21, 2, {}};
+    BatchLoader from_samples(samples, labels, indices, options);
+    BatchLoader from_images(images, labels, indices, options);
+    CHECK(from_samples.batches_per_epoch() == 3);
+    for (std::uint64_t epoch : {0u, 1u}) {
+        const std::vector<Batch> a = whole_epoch(from_samples, epoch), b = whole_epoch(from_images, epoch);
+        REQUIRE(a.size() == 3);
+        REQUIRE(b.size() == 3);
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            CHECK(a[k].indices == b[k].indices);
+            CHECK(a[k].labels.to_vector() == b[k].labels.to_vector());
+            CHECK(a[k].images.shape() == Shape{static_cast<Index>(a[k].indices.size()), 2, 3});
+            for (std::size_t j = 0; j < a[k].indices.size(); ++j) {
+                const Index i = a[k].indices[j], row = static_cast<Index>(j);
+                CHECK(a[k].images.slice(0, row, row + 1).to_vector() == samples.slice(0, i, i + 1).to_vector());
+            }
+        }
+    }
+}
+
+TEST_CASE("BatchLoader applies its transform to float samples of any rank", "[data][batch_loader]") {
+    Tensor<float> samples(Shape{4, 3});
+    for (Index e = 0; e < 12; ++e) samples.data()[e] = static_cast<float>(e);
+    Tensor<std::int32_t> labels(Shape{4});
+    BatchLoaderOptions options{4, false, 0, 1, {}};
+    options.transform = [](const Tensor<float>& sample, std::uint64_t epoch, Index index) {
+        REQUIRE(sample.shape() == Shape{3});
+        sample.data()[0] = static_cast<float>(100 * epoch + index);
+    };
+    BatchLoader loader(samples, labels, {0, 1, 2, 3}, options);
+    const std::vector<Batch> batches = whole_epoch(loader, 2);
+    REQUIRE(batches.size() == 1);
+    CHECK(batches[0].images.to_vector() ==
+          std::vector<float>{200, 1, 2, 201, 4, 5, 202, 7, 8, 203, 10, 11});
+    CHECK(samples.data()[0] == 0);  // the source is never changed
+}
+
+TEST_CASE("BatchLoader checks float samples like images", "[data][batch_loader][errors]") {
+    Tensor<float> samples(Shape{5, 2});
+    Tensor<std::int32_t> labels(Shape{5});
+    CHECK_THROWS_WITH(BatchLoader(samples, labels, {0, 5}, {}), Catch::Contains("index 5 out of range for 5 samples"));
+    CHECK_THROWS_WITH(BatchLoader(samples, Tensor<std::int32_t>(Shape{4}), {0}, {}),
+                      Catch::Contains("labels have shape (4), expected (5)"));
+    CHECK_THROWS_WITH(BatchLoader(Tensor<float>(Shape{5}), labels, {0}, {}),
+                      Catch::Contains("samples must be a contiguous tensor with a batch axis, got shape (5)"));
+    CHECK_THROWS_WITH(BatchLoader(Tensor<float>(Shape{2, 6}).slice(1, 0, 3), labels, {0}, {}),
+                      Catch::Contains("samples must be a contiguous tensor"));
+    CHECK_THROWS_WITH(BatchLoader(Tensor<std::uint8_t>(Shape{5, 2, 2}), labels, {0}, {}),
+                      Catch::Contains("images must be a contiguous (N, H, W, C) tensor, got shape (5, 2, 2)"));
 }

@@ -2,7 +2,10 @@
 // BatchLoader: float batches (B, H, W, C) scaled by 1/255 and int32 labels
 // (B) drawn from uint8 images held in memory, prepared by a background
 // thread up to `prefetch` batches ahead while the caller trains on the
-// current one.
+// current one. It serves float samples (N, ...) the same way, copied as they
+// are: e.g. a frozen backbone's features computed once (train/features.hpp),
+// so that fit() and evaluate() train and score a model's head on them with
+// the same orders, batches and callbacks as on images.
 //
 // Deterministic: the order of an epoch is the index list shuffled by a seed
 // derived from (seed, epoch), and the optional per-sample transform gets
@@ -39,14 +42,15 @@ namespace bcnn {
 namespace data {
 
 struct Batch {
-    Tensor<float> images;          // (B, H, W, C), uint8 values / 255
+    Tensor<float> images;          // (B, H, W, C), uint8 values / 255; or (B, ...) float samples as given
     Tensor<std::int32_t> labels;   // (B)
     std::vector<Index> indices;    // the samples, as indices into the loader's images
     Index number = 0;              // position of the batch in its epoch, from 0
 };
 
-// Changes one sample's float image (H, W, C) in place; called with the epoch
-// and the sample's index into the loader's images, from the loader's thread.
+// Changes one sample's float image (H, W, C) (or float sample) in place;
+// called with the epoch and the sample's index into the loader's images, from
+// the loader's thread.
 using SampleTransform = std::function<void(const Tensor<float>& image, std::uint64_t epoch, Index index)>;
 
 // The transform that applies `policy` (augment.hpp), drawn per (epoch, sample).
@@ -69,19 +73,14 @@ public:
     // images (N, H, W, C) uint8, contiguous; labels (N); indices: the samples to serve.
     BatchLoader(Tensor<std::uint8_t> images, Tensor<std::int32_t> labels, std::vector<Index> indices,
                 BatchLoaderOptions options)
-        : images_(std::move(images)), labels_(std::move(labels)), indices_(std::move(indices)), options_(std::move(options)) {
-        BCNN_CHECK(images_.rank() == 4 && images_.is_contiguous(),
-                   "BatchLoader: images must be a contiguous (N, H, W, C) tensor, got shape " << images_.shape());
-        images_.require_cpu("BatchLoader images");
-        BCNN_CHECK(labels_.rank() == 1 && labels_.dim(0) == images_.dim(0) && labels_.is_contiguous(),
-                   "BatchLoader: labels have shape " << labels_.shape() << ", expected (" << images_.dim(0) << ")");
-        BCNN_CHECK(options_.batch_size >= 1, "BatchLoader: batch_size must be >= 1, got " << options_.batch_size);
-        BCNN_CHECK(options_.prefetch >= 1, "BatchLoader: prefetch must be >= 1, got " << options_.prefetch);
-        for (Index i : indices_)
-            BCNN_CHECK(i >= 0 && i < images_.dim(0),
-                       "BatchLoader: index " << i << " out of range for " << images_.dim(0) << " images");
-        worker_ = std::thread([this] { work(); });
-    }
+        : BatchLoader(checked_images(std::move(images)), Tensor<float>(), std::move(labels), std::move(indices),
+                      std::move(options)) {}
+
+    // samples (N, ...) float, contiguous, served as they are (no scaling); labels (N); indices as above.
+    BatchLoader(Tensor<float> samples, Tensor<std::int32_t> labels, std::vector<Index> indices,
+                BatchLoaderOptions options)
+        : BatchLoader(Tensor<std::uint8_t>(), std::move(samples), std::move(labels), std::move(indices),
+                      std::move(options)) {}
 
     ~BatchLoader() {
         {
@@ -178,6 +177,38 @@ private:
         }
     }
 
+    static Tensor<std::uint8_t> checked_images(Tensor<std::uint8_t> images) {
+        BCNN_CHECK(images.rank() == 4 && images.is_contiguous(),
+                   "BatchLoader: images must be a contiguous (N, H, W, C) tensor, got shape " << images.shape());
+        return images;
+    }
+
+    // Exactly one of images and samples is defined (the public constructors).
+    BatchLoader(Tensor<std::uint8_t> images, Tensor<float> samples, Tensor<std::int32_t> labels,
+                std::vector<Index> indices, BatchLoaderOptions options)
+        : images_(std::move(images)), samples_(std::move(samples)), labels_(std::move(labels)),
+          indices_(std::move(indices)), options_(std::move(options)) {
+        const bool from_images = images_.defined();
+        const Shape shape = from_images ? images_.shape() : samples_.shape();
+        BCNN_CHECK(shape.rank() >= 2 && (from_images ? images_.is_contiguous() : samples_.is_contiguous()),
+                   "BatchLoader: " << (from_images ? "images" : "samples")
+                                   << " must be a contiguous tensor with a batch axis, got shape " << shape);
+        if (from_images)
+            images_.require_cpu("BatchLoader images");
+        else
+            samples_.require_cpu("BatchLoader samples");
+        const Index count = shape[0];
+        for (int axis = 1; axis < shape.rank(); ++axis) sample_shape_.push_back(shape[axis]);
+        BCNN_CHECK(labels_.rank() == 1 && labels_.dim(0) == count && labels_.is_contiguous(),
+                   "BatchLoader: labels have shape " << labels_.shape() << ", expected (" << count << ")");
+        BCNN_CHECK(options_.batch_size >= 1, "BatchLoader: batch_size must be >= 1, got " << options_.batch_size);
+        BCNN_CHECK(options_.prefetch >= 1, "BatchLoader: prefetch must be >= 1, got " << options_.prefetch);
+        for (Index i : indices_)
+            BCNN_CHECK(i >= 0 && i < count, "BatchLoader: index " << i << " out of range for " << count << " "
+                                                                 << (from_images ? "images" : "samples"));
+        worker_ = std::thread([this] { work(); });
+    }
+
     // Batch `number` of an epoch whose sample order is `order`.
     Batch prepare(const std::vector<Index>& order, Index number, std::uint64_t epoch) const {
         static const std::array<float, 256> scaled = [] {
@@ -187,27 +218,35 @@ private:
         }();
         const Index first = number * options_.batch_size;
         const Index count = std::min<Index>(options_.batch_size, samples() - first);
-        const Index height = images_.dim(1), width = images_.dim(2), channels = images_.dim(3);
-        const Index sample_size = height * width * channels;
+        const Index sample_size = sample_shape_.numel();
+        Shape batch_shape{count};
+        for (Index extent : sample_shape_) batch_shape.push_back(extent);
 
         Batch batch;
         batch.number = number;
-        batch.images = Tensor<float>::uninitialized(Shape{count, height, width, channels});
+        batch.images = Tensor<float>::uninitialized(batch_shape);
         batch.labels = Tensor<std::int32_t>::uninitialized(Shape{count});
         batch.indices.assign(order.begin() + first, order.begin() + first + count);
         for (Index j = 0; j < count; ++j) {
             const Index index = batch.indices[static_cast<std::size_t>(j)];
-            const std::uint8_t* from = images_.data() + index * sample_size;
             float* to = batch.images.data() + j * sample_size;
-            for (Index e = 0; e < sample_size; ++e) to[e] = scaled[from[e]];
+            if (images_.defined()) {
+                const std::uint8_t* from = images_.data() + index * sample_size;
+                for (Index e = 0; e < sample_size; ++e) to[e] = scaled[from[e]];
+            } else {
+                const float* from = samples_.data() + index * sample_size;
+                std::copy(from, from + sample_size, to);
+            }
             batch.labels.data()[j] = labels_.data()[index];
             if (options_.transform)
-                options_.transform(batch.images.slice(0, j, j + 1).reshape(Shape{height, width, channels}), epoch, index);
+                options_.transform(batch.images.slice(0, j, j + 1).reshape(sample_shape_), epoch, index);
         }
         return batch;
     }
 
-    const Tensor<std::uint8_t> images_;
+    const Tensor<std::uint8_t> images_;  // the uint8 source, or undefined
+    const Tensor<float> samples_;        // the float source, or undefined
+    Shape sample_shape_;                 // one sample's shape (no batch axis)
     const Tensor<std::int32_t> labels_;
     const std::vector<Index> indices_;
     const BatchLoaderOptions options_;

@@ -57,11 +57,6 @@ public:
         return out;
     }
 
-    void set_trainable(bool trainable) override {
-        Module<T>::set_trainable(trainable);
-        for (auto& layer : layers_) layer->set_trainable(trainable);
-    }
-
     // x (N, H, W, C) -> y (N, H, W, C + layers * growth_rate), the block's buffer.
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);

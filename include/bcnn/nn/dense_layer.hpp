@@ -43,11 +43,6 @@ public:
 
     std::vector<Module<T>*> children() override { return {bn0_.get(), conv1_.get(), bn1_.get(), conv2_.get()}; }
 
-    void set_trainable(bool trainable) override {
-        Module<T>::set_trainable(trainable);
-        for (Module<T>* child : children()) child->set_trainable(trainable);
-    }
-
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);
         Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));

@@ -92,10 +92,13 @@ public:
     // last forward (overwriting them). Frozen modules compute no weight gradients.
     virtual Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) = 0;
 
-    // Whether an optimiser may change this module's weights. Composite modules
-    // pass the flag on to their children.
+    // Whether an optimiser may change this module's weights. Setting it sets
+    // every child's too (children(), recursively).
     bool trainable() const { return trainable_; }
-    virtual void set_trainable(bool trainable) { trainable_ = trainable; }
+    void set_trainable(bool trainable) {
+        trainable_ = trainable;
+        for (Module* child : children()) child->set_trainable(trainable);
+    }
 
     // Child modules, for composites (Sequential, dense blocks).
     virtual std::vector<Module*> children() { return {}; }

@@ -63,11 +63,6 @@ public:
         return out;
     }
 
-    void set_trainable(bool trainable) override {
-        Module<T>::set_trainable(trainable);
-        for (auto& m : modules_) m->set_trainable(trainable);
-    }
-
     void do_initialize(Rng& rng) override {
         for (auto& m : modules_) m->initialize(rng);
     }
