@@ -1,6 +1,7 @@
 # CTest checks of the train_bloodcells program as a user runs it:
 #   cmake -DPROGRAM=<train_bloodcells> -DDATA=<blood-cells folder> -DWORK_DIR=<scratch> -P check_program.cmake
-# 1. --help exits 0 with the usage text; a bad option value exits 2 naming it.
+# 1. --help exits 0 with the usage text; a bad option value exits 2 naming it;
+#    a --limit too small to fill the validation part exits 1 saying so.
 # 2. A one-epoch run on a few real images (32x32) writes every file of RUN/;
 #    with --warmup-epochs and --recalibrate-bn the report says so and gives
 #    each test's scores before and after the BatchNorm re-estimation.
@@ -46,6 +47,8 @@ run(bad_epochs 2 --epochs zero)
 expect_contains(bad_epochs "--epochs expects a whole number")
 run(unknown_flag 2 --colour blue)
 expect_contains(unknown_flag "--colour")
+run(too_few 1 --data "${DATA}" --limit 2 ${quick} --out "${WORK_DIR}/too_few")
+expect_contains(too_few "the validation (10% of TRAIN) part holds no images (--limit 2 leaves too few to split)")
 
 # 2. A short run on the real images: every output file is written.
 run(smoke 0 --data "${DATA}" --limit 6 ${quick} --warmup-epochs 0.5 --recalibrate-bn --out "${WORK_DIR}/smoke")

@@ -79,6 +79,18 @@ inline std::vector<std::int32_t> labels_of(const bcnn::data::LoadedImages& image
     return std::vector<std::int32_t>(images.labels.data(), images.labels.data() + images.size());
 }
 
+// Every part must hold images: a split of too few (e.g. a small --limit) is an error naming the part.
+inline void require_images(const DataSets& sets, const Options& options) {
+    std::vector<const Part*> parts{&sets.train, &sets.validation};
+    for (const Part& test : sets.tests) parts.push_back(&test);
+    for (const Part* part : parts)
+        BCNN_CHECK(!part->indices.empty(),
+                   "the " << part->name << " part holds no images"
+                          << (options.limit_per_class > 0
+                                  ? " (--limit " + std::to_string(options.limit_per_class) + " leaves too few to split)"
+                                  : std::string()));
+}
+
 }  // namespace detail
 
 inline DataSets load_data_sets(const Options& options) {
@@ -108,6 +120,7 @@ inline DataSets load_data_sets(const Options& options) {
                               "memorisation as much as generalisation; compare the held-out protocol",
                               pool, parts[2]});
     }
+    detail::require_images(sets, options);
     return sets;
 }
 
