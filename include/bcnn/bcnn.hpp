@@ -72,5 +72,6 @@
 #include "bcnn/train/metrics.hpp"
 #include "bcnn/train/model_checkpoint.hpp"
 #include "bcnn/train/reduce_lr_on_plateau.hpp"
+#include "bcnn/train/train_step.hpp"
 
 #include "bcnn/report/plots.hpp"

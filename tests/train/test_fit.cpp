@@ -1,6 +1,7 @@
 // fit(), evaluate() and predict() on the study's custom CNN: Adam overfits a
 // tiny set to 100% training accuracy, the logs and callbacks see every epoch, a
 // non-finite loss stops training with an error naming the epoch and batch,
+// TrainStep (fit's per-batch step) matches fit and updates nothing on a NaN loss,
 // and predict() agrees with evaluate().
 
 #include <bcnn/models/custom_cnn.hpp>
@@ -216,4 +217,42 @@ TEST_CASE("fit calls on_batch_begin before every batch; LearningRateWarmup ramps
 
     CHECK_THROWS_WITH(LearningRateWarmup<float>(1e-3, 0), Catch::Contains("steps must be >= 1, got 0"));
     CHECK_THROWS_WITH(LearningRateWarmup<float>(0.0, 10), Catch::Contains("target learning rate must be > 0, got 0"));
+}
+
+TEST_CASE("TrainStep is fit's step: the same batch gives the same weights, and a NaN loss updates nothing",
+          "[train][fit]") {
+    const TinySet set = tiny_set(4, 32, 4, 5);
+    auto by_fit = models::make_custom_cnn<float>(4, 32), by_step = models::make_custom_cnn<float>(4, 32);
+    Rng init_fit(3), init_step(3);
+    by_fit->initialize(init_fit);
+    by_step->initialize(init_step);
+
+    optim::Adam<float> adam_fit, adam_step;
+    Rng dropout_fit(9), dropout_step(9);
+    TrainingState<float> state_fit{*by_fit, adam_fit, dropout_fit}, state_step{*by_step, adam_step, dropout_step};
+    auto loader = loader_of(set, 4, false);
+    FitOptions options;
+    options.epochs = 1;
+    const History history = fit(state_fit, loader, nullptr, options);
+
+    loader.start_epoch(0);
+    data::Batch batch;
+    REQUIRE(loader.next(batch));
+    TrainStep step(state_step);
+    const BatchResult result = step(batch.images, batch.labels);
+    CHECK(result.loss == Approx(history[0].at("loss")).epsilon(1e-12));
+    CHECK(result.predictions.size() == 4);
+    const auto a = by_fit->named_parameters(), b = by_step->named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        INFO(a[i].name);
+        CHECK(a[i].parameter->value.to_vector() == b[i].parameter->value.to_vector());
+    }
+
+    REQUIRE(b.back().name == "dense_3/bias");
+    b.back().parameter->value.data()[0] = std::numeric_limits<float>::quiet_NaN();
+    const auto before = b.front().parameter->value.to_vector();
+    CHECK_THROWS_AS(step(batch.images, batch.labels), TrainingDiverged);
+    CHECK(adam_step.iterations() == 1);
+    CHECK(b.front().parameter->value.to_vector() == before);
 }

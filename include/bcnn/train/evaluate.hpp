@@ -23,6 +23,12 @@ struct Evaluation {
     std::vector<Index> sample_indices; // the samples, in the same order
 };
 
+// Mean loss and per-sample predictions of one batch.
+struct BatchResult {
+    double loss = 0;
+    std::vector<int> predictions;
+};
+
 namespace detail {
 
 // Index of the largest value in each row of probabilities (B, K).
@@ -38,12 +44,7 @@ inline std::vector<int> argmax_rows(const Tensor<float>& probabilities) {
     return out;
 }
 
-// Loss, probabilities and predictions of one batch; `context` says where (for errors).
-struct BatchResult {
-    double loss = 0;
-    std::vector<int> predictions;
-};
-
+// The batch's loss and predictions; its softmax goes into `probabilities` (B, K).
 inline BatchResult score_batch(const Tensor<float>& logits, const Tensor<std::int32_t>& labels,
                                Tensor<float>& probabilities) {
     if (!probabilities.defined() || probabilities.shape() != logits.shape())
@@ -71,7 +72,7 @@ inline Evaluation evaluate(nn::Module<float>& model, data::BatchLoader& loader, 
         const Tensor<float> logits = model.forward(batch.images, context);
         BCNN_CHECK(logits.rank() == 2 && logits.dim(1) == classes,
                    "evaluate: model output " << logits.shape() << " does not have " << classes << " classes");
-        const detail::BatchResult scored = detail::score_batch(logits, batch.labels, probabilities);
+        const BatchResult scored = detail::score_batch(logits, batch.labels, probabilities);
         const Index n = batch.labels.dim(0);
         loss_sum += scored.loss * static_cast<double>(n);
         samples += n;

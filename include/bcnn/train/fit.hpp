@@ -8,7 +8,6 @@
 // accuracy are means over the epoch's samples, as Keras reports them.
 // A non-finite loss stops training with an error naming the epoch and batch.
 
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <ostream>
@@ -19,6 +18,7 @@
 #include "bcnn/train/callback.hpp"
 #include "bcnn/train/evaluate.hpp"
 #include "bcnn/train/progress.hpp"
+#include "bcnn/train/train_step.hpp"
 
 namespace bcnn {
 namespace train {
@@ -52,10 +52,7 @@ namespace detail {
 // One epoch of training; returns the epoch's mean loss and accuracy.
 inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, const FitOptions& options, int epoch,
                         const std::vector<Callback<float>*>& callbacks) {
-    nn::Module<float>& model = state.model;
-    const auto parameters = model.named_parameters();
-    nn::Context context{true, &state.rng};
-    Tensor<float> probabilities, d_logits;
+    TrainStep step(state);
     double loss_sum = 0;
     Index samples = 0, correct = 0, batches = 0;
     std::unique_ptr<ProgressBar> bar;
@@ -69,21 +66,13 @@ inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, 
     data::Batch batch;
     while (loader.next(batch)) {
         for (Callback<float>* callback : callbacks) callback->on_batch_begin(epoch, static_cast<int>(batches), state);
-        const Tensor<float> logits = model.forward(batch.images, context);
         BatchResult scored;
         try {
-            scored = score_batch(logits, batch.labels, probabilities);
-        } catch (const Error& error) {
+            scored = step(batch.images, batch.labels);
+        } catch (const TrainingDiverged& error) {
             throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", batch " +
                         std::to_string(batches + 1) + ": " + error.what());
         }
-        BCNN_CHECK(std::isfinite(scored.loss), "training diverged at epoch " << epoch + 1 << ", batch " << batches + 1
-                                                                            << ": loss is " << scored.loss);
-        if (!d_logits.defined() || d_logits.shape() != logits.shape()) d_logits = Tensor<float>::uninitialized(logits.shape());
-        cpu::softmax_cross_entropy_backward(probabilities, batch.labels, d_logits);
-        model.backward(d_logits, false);
-        state.optimizer.step(parameters);
-
         const Index n = batch.labels.dim(0);
         loss_sum += scored.loss * static_cast<double>(n);
         for (Index i = 0; i < n; ++i) correct += scored.predictions[static_cast<std::size_t>(i)] == batch.labels.data()[i];

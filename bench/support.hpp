@@ -1,0 +1,71 @@
+#pragma once
+// Benchmark helpers: the process's peak resident set (RSS) during one
+// benchmark run, read from Linux's /proc.
+//
+// PeakRssMeter, constructed before the benchmark builds its model, resets the
+// kernel's high-water mark VmHWM to the current RSS (writing "5" to
+// /proc/self/clear_refs, Linux >= 4.0); report() then reads VmHWM from
+// /proc/self/status and sets the counter "peak_rss_MB" (decimal megabytes,
+// 10^6 bytes). The peak includes what the process holds before the benchmark
+// (program, libraries, memory the allocator keeps), so free memory is first
+// handed back to the system (glibc's malloc_trim). Where the reset fails the
+// peak is the process's since it started, and the benchmark's label says so;
+// where /proc/self/status has no VmHWM the counter is left out, and the label
+// says that.
+
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace bcnn_bench {
+
+// Resets VmHWM to the current RSS; false where the kernel does not allow it.
+inline bool reset_peak_rss() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    std::ofstream clear_refs("/proc/self/clear_refs");
+    clear_refs << "5";
+    clear_refs.flush();
+    return static_cast<bool>(clear_refs);
+}
+
+// VmHWM in KiB (as /proc/self/status gives it); -1 where it cannot be read.
+inline long peak_rss_kib() {
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    long kib = -1;
+    while (status >> key) {
+        if (key == "VmHWM:") {
+            status >> kib;
+            return status ? kib : -1;
+        }
+        status.ignore(1 << 16, '\n');
+    }
+    return -1;
+}
+
+class PeakRssMeter {
+public:
+    PeakRssMeter() : reset_(reset_peak_rss()) {}
+
+    void report(benchmark::State& state) const {
+        const long kib = peak_rss_kib();
+        if (kib < 0) {
+            state.SetLabel("peak RSS unavailable: no VmHWM in /proc/self/status");
+            return;
+        }
+        state.counters["peak_rss_MB"] = static_cast<double>(kib) * 1024.0 / 1e6;
+        if (!reset_) state.SetLabel("peak RSS since process start");
+    }
+
+private:
+    bool reset_;
+};
+
+}  // namespace bcnn_bench
