@@ -4,8 +4,11 @@
 # then configures, builds and tests two CMake presets:
 #   release  optimised; tests, examples, packaging checks; CUDA backend when found
 #   asan     the tests again under AddressSanitizer + UBSan
-# Runs both even when the first fails, prints each ctest summary and the time
-# of each phase, and exits non-zero if anything failed.
+# The checks against torchvision run only with BCNN_TORCH_PYTHON set to a
+# Python with torch and torchvision (not installed here: gigabytes); otherwise
+# they are reported as skipped. Runs both presets even when the first fails,
+# prints each ctest summary and the time of each phase, and exits non-zero if
+# anything failed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
@@ -52,7 +55,8 @@ keras_python=$(bash scripts/keras-venv.sh --print-python)
 export BCNN_REQUIRE_KERAS=1  # the checks against Keras run here, never skipped for want of it
 
 for preset in release asan; do
-  phase "$preset configure" cmake --preset "$preset" -DBCNN_KERAS_PYTHON="$keras_python" &&
+  phase "$preset configure" cmake --preset "$preset" -DBCNN_KERAS_PYTHON="$keras_python" \
+      -DBCNN_TORCH_PYTHON="${BCNN_TORCH_PYTHON:-}" &&
     phase "$preset build" cmake --build --preset "$preset" -j "$jobs" &&
     phase "$preset test" run_ctest "$preset" || failed=1
 done

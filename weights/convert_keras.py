@@ -62,7 +62,6 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-import h5py
 import numpy as np
 
 CONVERTER = "weights/convert_keras.py"
@@ -298,7 +297,7 @@ OFFICIAL_FILES: Dict[str, OfficialFile] = {
 # ---- reading Keras' HDF5 ---------------------------------------------------------------------------
 
 
-def hdf5_string_list(group: h5py.Group, name: str) -> List[str]:
+def hdf5_string_list(group: "h5py.Group", name: str) -> List[str]:
     """An attribute holding a list of names, as Keras reads it (possibly split
     into name0, name1, ... when too large for one HDF5 object header)."""
     if name in group.attrs:
@@ -331,6 +330,8 @@ def keras_weight_name(layer: str, weight: str) -> str:
 
 def read_keras_weights(path: str) -> Dict[str, np.ndarray]:
     """Every weight of a Keras HDF5 weights file, by keras_weight_name, in file order."""
+    import h5py  # here, not at the top: convert_torchvision.py uses this module without h5py
+
     try:
         file = h5py.File(path, "r")
     except OSError as e:
@@ -358,8 +359,9 @@ def read_keras_weights(path: str) -> Dict[str, np.ndarray]:
 # ---- checks and mapping ------------------------------------------------------------------------------
 
 
-def md5_of(path: str) -> str:
-    digest = hashlib.md5()
+def digest_of(path: str, algorithm: str) -> str:
+    """The hex digest of a file's bytes by hashlib's `algorithm` ("md5", "sha256")."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -400,7 +402,7 @@ def map_weights(keras: Dict[str, np.ndarray], spec: ModelSpec) -> List[Tuple[str
             left_over.append(keras_name)
             continue
         if name in found:
-            problems.append(f"two Keras weights map to '{name}' (the second is '{keras_name}')")
+            problems.append(f"two of the file's weights map to '{name}' (the second is '{keras_name}')")
             continue
         if value.dtype.kind != "f" or value.dtype.itemsize != 4:
             problems.append(f"'{keras_name}' has dtype {value.dtype}, expected float32")
@@ -473,15 +475,22 @@ def convert(source: str, target: str, model: str, spec: ModelSpec, expect_offici
     `target`; returns the number of tensors."""
     if not os.path.isfile(source):
         raise ConversionError(f"'{source}' does not exist or is not a file")
-    md5 = md5_of(source)
+    md5 = digest_of(source, "md5")
     check_official(source, model, md5, expect_official)
     tensors = map_weights(read_keras_weights(source), spec)
+    return write_converted(target, tensors, spec, CONVERTER, source, {"bcnn.source_md5": md5})
+
+
+def write_converted(target: str, tensors: List[Tuple[str, np.ndarray]], spec: ModelSpec, converter: str, source: str,
+                    extra: Dict[str, str]) -> int:
+    """Writes a converter's output with the metadata every converted file has
+    (format, model, converter, source name) and `extra`; returns the tensor count."""
     write_safetensors(target, tensors, {
         "bcnn.format": "weights-1",
         "bcnn.model": spec.name,
-        "bcnn.converter": CONVERTER,
+        "bcnn.converter": converter,
         "bcnn.source": os.path.basename(source),
-        "bcnn.source_md5": md5,
+        **extra,
     })
     return len(tensors)
 

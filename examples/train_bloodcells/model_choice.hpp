@@ -6,8 +6,10 @@
 //     that does not fit is an error naming every tensor that does not), or
 //     left random with --random-backbone-weights (path tests only; warned);
 //   - the backbone's input preprocessing, as a BatchLoader transform on the
-//     loader's /255 samples (Keras' caffe mode for VGG16, torch mode for
-//     DenseNet201); the custom CNN takes the /255 images as they are;
+//     loader's /255 samples: the one its weights expect
+//     (models/weights_preprocessing.hpp: Keras' caffe mode for VGG16 and torch
+//     mode for DenseNet201 from Keras' files, torch mode for both from
+//     torchvision's); the custom CNN takes the /255 images as they are;
 //   - the backbone frozen, as in the study, or its last block trainable
 //     (--unfreeze-last-block: VGG16's block5_conv1..3, DenseNet201's conv5
 //     and final bn). Frozen BatchNorm layers keep running in inference mode
@@ -26,6 +28,7 @@
 #include <bcnn/models/custom_cnn.hpp>
 #include <bcnn/models/densenet.hpp>
 #include <bcnn/models/vgg16.hpp>
+#include <bcnn/models/weights_preprocessing.hpp>
 
 #include "options.hpp"
 
@@ -74,8 +77,8 @@ inline void load_backbone_weights(const Options& options, bcnn::nn::Module<float
     } catch (const bcnn::Error& error) {
         throw bcnn::Error("--weights '" + options.weights + "' cannot be the " + options.model +
                           " backbone's weights: " + error.what() + "\n--model " + options.model +
-                          " needs the file that weights/convert_keras.py --model " + options.model +
-                          " writes from Keras' official ImageNet file (weights/README.md)");
+                          " needs the file that weights/convert_keras.py (or convert_torchvision.py) --model " +
+                          options.model + " writes from the official ImageNet file (weights/README.md)");
     }
 }
 
@@ -86,25 +89,55 @@ inline std::string official_md5(const std::string& model) {
     return "";
 }
 
+// torchvision's official ImageNet file of each backbone; the hex digits of its
+// name begin its SHA-256 (weights/README.md).
+inline std::string official_torchvision_file(const std::string& model) {
+    if (model == "vgg16") return "vgg16-397923af.pth";
+    if (model == "densenet201") return "densenet201-c1103571.pth";
+    return "";
+}
+
+// Whether a source named `name` with SHA-256 `sha256` is torchvision's official file of `model`.
+inline bool is_official_torchvision(const std::string& model, const std::string& name, const std::string& sha256) {
+    const std::string official = official_torchvision_file(model);
+    if (official.empty() || name != official) return false;
+    const std::size_t dash = official.rfind('-'), dot = official.rfind('.');
+    return sha256.rfind(official.substr(dash + 1, dot - dash - 1), 0) == 0;
+}
+
 struct WeightsDescription {
     std::string sha256;   // of the file
     std::string note;     // "Backbone weights: FILE (sha256 ...), converted from SOURCE (md5 ...)"
     std::string warning;  // when SOURCE is not Keras' official ImageNet file, or the file does not say
 };
 
-// What the report says about the --weights file, judged by the MD5 of its
-// source that weights/convert_keras.py recorded.
+// What the report says about the --weights file, judged by the hash of its
+// source that the converter recorded: the MD5 of a Keras file
+// (convert_keras.py), the SHA-256 of a torchvision file (convert_torchvision.py).
 inline WeightsDescription describe_weights(const Options& options) {
     WeightsDescription out;
     std::string& note = out.note;
     out.sha256 = file_sha256(options.weights);
     note = "Backbone weights: `" + options.weights + "` (sha256 " + out.sha256 + ")";
     const auto metadata = bcnn::io::SafetensorsFile::open(options.weights).metadata();
-    const auto source = metadata.find("bcnn.source"), md5 = metadata.find("bcnn.source_md5");
+    const auto source = metadata.find("bcnn.source"), md5 = metadata.find("bcnn.source_md5"),
+               sha256 = metadata.find("bcnn.source_sha256");
     if (source != metadata.end()) note += ", converted from `" + source->second + "`";
+    if (md5 == metadata.end() && sha256 != metadata.end()) {
+        note += " (sha256 " + sha256->second + ")";
+        if (source != metadata.end() && is_official_torchvision(options.model, source->second, sha256->second)) {
+            note += ", torchvision's official ImageNet file";
+            return out;
+        }
+        out.warning = "the backbone weights '" + options.weights + "' were not converted from torchvision's official "
+                      "ImageNet file (" + official_torchvision_file(options.model) + "), nor from Keras': "
+                      "accuracies are not those of ImageNet transfer learning";
+        return out;
+    }
     if (md5 == metadata.end()) {
         out.warning = "the backbone weights '" + options.weights +
-                      "' do not say what they were converted from (no bcnn.source_md5): they may not be ImageNet's";
+                      "' do not say what they were converted from (no bcnn.source_md5 or bcnn.source_sha256): they "
+                      "may not be ImageNet's";
         return out;
     }
     note += " (md5 " + md5->second + ")";
@@ -170,20 +203,24 @@ inline ModelChoice choose_model(const Options& options, bcnn::Rng& rng) {
         choice.backbone_frozen = true;
         choice.notes.push_back("Backbone frozen, as in the study: only the head trains");
     }
-    if (vgg) {
+    const bool torch_mode = !vgg || (!options.random_backbone_weights &&
+                                     bcnn::models::preprocessing_of_weights(options.weights) ==
+                                         bcnn::models::InputPreprocessing::torch);
+    if (torch_mode) {
+        choice.preprocess = [](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
+            bcnn::Tensor<float> x = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
+            bcnn::models::densenet_preprocess(x, x, 255.0f);
+        };
+        choice.notes.push_back(std::string("Input preprocessing: torch mode (pixels / 255, minus the ImageNet mean, "
+                                           "divided by its std), ") +
+                               (vgg ? "as torchvision's VGG16 weights expect" : "Keras' DenseNet preprocessing"));
+    } else {
         choice.preprocess = [](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
             bcnn::Tensor<float> x = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
             bcnn::models::vgg16_preprocess(x, x, 255.0f);
         };
         choice.notes.push_back("Input preprocessing: Keras' VGG16 (caffe mode: 0..255 pixels, RGB to BGR, ImageNet "
                                "channel means subtracted)");
-    } else {
-        choice.preprocess = [](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
-            bcnn::Tensor<float> x = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
-            bcnn::models::densenet_preprocess(x, x, 255.0f);
-        };
-        choice.notes.push_back("Input preprocessing: Keras' DenseNet (torch mode: pixels / 255, minus the ImageNet "
-                               "mean, divided by its std)");
     }
     return choice;
 }

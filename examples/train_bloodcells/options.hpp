@@ -58,8 +58,8 @@ inline const char* usage() {
            "\n"
            "  --model NAME        custom (the original study's 5-block CNN), or a pretrained backbone under the\n"
            "                      study's head: vgg16, densenet201 (needs --weights)  [custom]\n"
-           "  --weights FILE      the backbone's ImageNet weights, converted from Keras' official file by\n"
-           "                      weights/convert_keras.py (weights/README.md)\n"
+           "  --weights FILE      the backbone's ImageNet weights, converted from Keras' or torchvision's\n"
+           "                      official file by weights/convert_keras.py or convert_torchvision.py\n"
            "  --unfreeze-last-block  also train the backbone's last block (VGG16 block5, DenseNet201 conv5\n"
            "                      and its final BatchNorm); default: the whole backbone is frozen, as in the\n"
            "                      study, and without --augment its features are computed once (kept in\n"
@@ -121,7 +121,7 @@ inline void check_model_options(const Options& options) {
     if (options.weights.empty() && !options.random_backbone_weights)
         throw UsageError("--model " + options.model +
                          " needs --weights FILE, the backbone's ImageNet weights converted by "
-                         "weights/convert_keras.py --model " + options.model +
+                         "weights/convert_keras.py or weights/convert_torchvision.py --model " + options.model +
                          " (weights/README.md); --random-backbone-weights runs it without them, for path tests only");
     if (!options.weights.empty() && options.random_backbone_weights)
         throw UsageError("--weights and --random-backbone-weights exclude each other");

@@ -62,6 +62,7 @@
 #include "bcnn/models/preprocess.hpp"
 #include "bcnn/models/study_head.hpp"
 #include "bcnn/models/vgg16.hpp"
+#include "bcnn/models/weights_preprocessing.hpp"
 
 #include "bcnn/train/csv_logger.hpp"
 #include "bcnn/train/early_stopping.hpp"

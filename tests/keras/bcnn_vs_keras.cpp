@@ -1,13 +1,22 @@
-// The bcnn side of the comparisons with Keras (run by run_keras_check.sh):
-//   bcnn_vs_keras MODEL WORK_DIR        MODEL: vgg16 or densenet201
-// WORK_DIR holds what compare_keras.py and weights/convert_keras.py wrote:
+// The bcnn side of the comparisons with Keras and torchvision (run by
+// run_keras_check.sh):
+//   bcnn_vs_keras MODEL WORK_DIR [keras|torch]    MODEL: vgg16 or densenet201
+// WORK_DIR holds what compare_keras.py and weights/convert_keras.py wrote
+// (keras, the default):
 //   keras_outputs.safetensors         Keras' input batch and outputs
 //   MODEL_backbone.safetensors        Keras' backbone weights, converted
 //   MODEL_classifier.safetensors      Keras' study model (3 or 4) weights, converted
+// or what compare_torch.py and weights/convert_torchvision.py wrote (torch):
+//   torch_outputs.safetensors         torchvision's input batch and outputs (NHWC)
+//   MODEL_backbone.safetensors        torchvision's state dict, converted
+// (torchvision has no study model: the backbone alone is compared). The input
+// preprocessing is the one the converted backbone's metadata names, as a
+// program reads it: "bcnn.preprocessing" = "torch" means torch mode for either
+// model (densenet_preprocess), no such key the model's Keras mode.
 // bcnn loads the converted weights into its own models (checking first that
 // the converter wrote them in the models' named_parameters() order), runs
 // them in inference (float32) on the same input, and compares each output y
-// with Keras' k: relative error max|y - k| / max|k| must be below 1e-4. Also
+// with the reference's k: relative error max|y - k| / max|k| must be below 1e-4. Also
 // printed: the largest per-element relative error |y - k| / |k| among the
 // elements with |k| at least 1% of max|k|, and the forward times. Exit
 // status 0 when every comparison passes, 1 otherwise.
@@ -24,6 +33,7 @@
 #include <bcnn/io/weights.hpp>
 #include <bcnn/models/densenet.hpp>
 #include <bcnn/models/vgg16.hpp>
+#include <bcnn/models/weights_preprocessing.hpp>
 
 using namespace bcnn;
 
@@ -52,20 +62,31 @@ const std::map<std::string, ModelUnderTest>& models_under_test() {
     return models;
 }
 
+// The preprocessing that the converted weights in `path` expect (see the top).
+std::function<void(const Tensor<float>&, Tensor<float>&)> preprocessing_of(const std::string& path,
+                                                                         const ModelUnderTest& m) {
+    if (models::preprocessing_of_weights(path) == models::InputPreprocessing::model_default) return m.preprocess;
+    return [](const Tensor<float>& x, Tensor<float>& y) { models::densenet_preprocess(x, y); };
+}
+
+// max(a, b), but NaN when either is: a NaN output must fail the comparison
+// (std::max(0.0, NAN) is 0).
+double max_or_nan(double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b); }
+
 // Prints one comparison; returns whether it passes.
 bool compare(const std::string& what, const Tensor<float>& ours, const Tensor<float>& keras) {
     BCNN_CHECK(ours.shape() == keras.shape(),
-               what << ": bcnn's output has shape " << ours.shape() << ", Keras' " << keras.shape());
+               what << ": bcnn's output has shape " << ours.shape() << ", the reference's " << keras.shape());
     const std::vector<float> a = ours.to_vector(), b = keras.to_vector();
     double max_diff = 0, max_keras = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        max_diff = std::max(max_diff, std::abs(double(a[i]) - double(b[i])));
-        max_keras = std::max(max_keras, std::abs(double(b[i])));
+        max_diff = max_or_nan(max_diff, std::abs(double(a[i]) - double(b[i])));
+        max_keras = max_or_nan(max_keras, std::abs(double(b[i])));
     }
     double max_element = 0;
     for (std::size_t i = 0; i < a.size(); ++i)
         if (std::abs(double(b[i])) >= 0.01 * max_keras)
-            max_element = std::max(max_element, std::abs(double(a[i]) - double(b[i])) / std::abs(double(b[i])));
+            max_element = max_or_nan(max_element, std::abs(double(a[i]) - double(b[i])) / std::abs(double(b[i])));
     const double relative = max_keras > 0 ? max_diff / max_keras : (max_diff > 0 ? INFINITY : 0.0);
     const bool pass = max_keras > 0 && relative < kMaxRelativeError;
     std::printf("%-32s %-18s max|k| %-11.5g max|y-k| %-11.4g relative %-11.4g per-element %-11.4g %s\n", what.c_str(),
@@ -111,56 +132,66 @@ Tensor<float> timed_forward(const std::string& what, nn::Module<float>& model, c
     return y;
 }
 
-int run(const std::string& name, const std::string& dir) {
-    const auto found = models_under_test().find(name);
-    BCNN_CHECK(found != models_under_test().end(), "unknown model '" << name << "' (vgg16 or densenet201)");
-    const ModelUnderTest& m = found->second;
-    const io::SafetensorsFile keras = io::SafetensorsFile::open(dir + "/keras_outputs.safetensors");
-    const Tensor<float> pixels = keras.tensor<float>("input");
-    BCNN_CHECK(pixels.rank() == 4 && pixels.dim(1) == pixels.dim(2),
-               "input has shape " << pixels.shape() << ", expected (N, S, S, 3)");
-    const Index image_size = pixels.dim(1);
+// The study's model on the backbone (Keras references only): its head alone
+// on Keras' backbone features, then the whole model on the preprocessed x.
+bool compare_study_model(const std::string& name, const std::string& dir, const ModelUnderTest& m,
+                         const io::SafetensorsFile& keras, const Tensor<float>& x, const std::string& backbone) {
     const Tensor<float> keras_logits = keras.tensor<float>("classifier_logits");
     const int classes = static_cast<int>(keras_logits.dim(1));
-    bool pass = true;
-
-    Tensor<float> x(pixels.shape());
-    m.preprocess(pixels, x);
-    pass &= compare("preprocess_input", x, keras.tensor<float>("preprocessed"));
-
-    auto backbone = m.backbone(image_size);
-    load_in_order(dir + "/" + name + "_backbone.safetensors", *backbone);
-    const Tensor<float> features = timed_forward(backbone->name(), *backbone, x);
-    pass &= compare(backbone->name() + " backbone", features, keras.tensor<float>("backbone_output"));
-
-    auto classifier = m.classifier(classes, image_size);
+    auto classifier = m.classifier(classes, x.dim(1));
     load_in_order(dir + "/" + name + "_classifier.safetensors", *classifier);
     // The head alone on Keras' own backbone features: float32 noise of the
-    // backbone (above) does not reach this comparison.
+    // backbone does not reach this comparison.
     Tensor<float> head = keras.tensor<float>("backbone_output");
     for (std::size_t i = 1; i < classifier->size(); ++i) head = classifier->at(i).forward(head, nn::Context{});
-    pass &= compare("study head on Keras' " + backbone->name(), head, keras_logits);
+    bool pass = compare("study head on Keras' " + backbone, head, keras_logits);
     // The whole model. The head amplifies the backbone's float32 rounding
     // (BatchNorm brings small features to unit scale, noise included).
     const Tensor<float> logits = timed_forward("classifier", *classifier, x);
-    pass &= compare(backbone->name() + " + study head logits", logits, keras_logits);
-    pass &= compare(backbone->name() + " + study head softmax", softmax(logits),
+    pass &= compare(backbone + " + study head logits", logits, keras_logits);
+    pass &= compare(backbone + " + study head softmax", softmax(logits),
                     keras.tensor<float>("classifier_probabilities"));
+    return pass;
+}
+
+int run(const std::string& name, const std::string& dir, const std::string& reference) {
+    const auto found = models_under_test().find(name);
+    BCNN_CHECK(found != models_under_test().end(), "unknown model '" << name << "' (vgg16 or densenet201)");
+    BCNN_CHECK(reference == "keras" || reference == "torch",
+               "unknown reference '" << reference << "' (keras or torch)");
+    const ModelUnderTest& m = found->second;
+    const io::SafetensorsFile expected = io::SafetensorsFile::open(dir + "/" + reference + "_outputs.safetensors");
+    const Tensor<float> pixels = expected.tensor<float>("input");
+    BCNN_CHECK(pixels.rank() == 4 && pixels.dim(1) == pixels.dim(2),
+               "input has shape " << pixels.shape() << ", expected (N, S, S, 3)");
+    const std::string backbone_file = dir + "/" + name + "_backbone.safetensors";
+    bool pass = true;
+
+    Tensor<float> x(pixels.shape());
+    preprocessing_of(backbone_file, m)(pixels, x);
+    pass &= compare("preprocess_input", x, expected.tensor<float>("preprocessed"));
+
+    auto backbone = m.backbone(pixels.dim(1));
+    load_in_order(backbone_file, *backbone);
+    const Tensor<float> features = timed_forward(backbone->name(), *backbone, x);
+    pass &= compare(backbone->name() + " backbone", features, expected.tensor<float>("backbone_output"));
+    if (reference == "keras") pass &= compare_study_model(name, dir, m, expected, x, backbone->name());
 
     std::printf("bcnn_vs_keras %s: %s (relative error limit %g)\n", name.c_str(),
-                pass ? "bcnn matches Keras" : "MISMATCH", kMaxRelativeError);
+                !pass ? "MISMATCH" : reference == "keras" ? "bcnn matches Keras" : "bcnn matches torchvision",
+                kMaxRelativeError);
     return pass ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: bcnn_vs_keras vgg16|densenet201 WORK_DIR\n");
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: bcnn_vs_keras vgg16|densenet201 WORK_DIR [keras|torch]\n");
         return 2;
     }
     try {
-        return run(argv[1], argv[2]);
+        return run(argv[1], argv[2], argc == 4 ? argv[3] : "keras");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bcnn_vs_keras: error: %s\n", e.what());
         return 1;

@@ -12,7 +12,9 @@ another model's file named tensor by tensor).
     python3 tests/keras/test_convert_keras.py
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -130,10 +132,12 @@ def read_safetensors(path):
     return header, metadata, arrays
 
 
-class ConvertKerasTest(unittest.TestCase):
+class ConverterTest(unittest.TestCase):
+    """A converter's test case: a scratch folder, and conversions that must fail cleanly.
+    Subclasses define convert(source, *extra, model=..., target=...) -> exit status."""
+
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
-        self.weights = vgg16_weights()
 
     def tearDown(self):
         self.dir.cleanup()
@@ -141,15 +145,10 @@ class ConvertKerasTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir.name, name)
 
-    def convert(self, source, *extra, model="vgg16", target="out.safetensors"):
-        return convert_keras.main([source, self.path(target), "--model", model, *extra])
-
     def expect_error(self, source, fragments, *extra, model="vgg16"):
         """Conversion fails, its message holds every fragment, and no output appears."""
-        from contextlib import redirect_stderr
-        from io import StringIO
-        err = StringIO()
-        with redirect_stderr(err):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
             status = self.convert(source, *extra, model=model)
         self.assertEqual(status, 1)
         for fragment in fragments:
@@ -157,6 +156,15 @@ class ConvertKerasTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("out.safetensors")))
         self.assertEqual([n for n in os.listdir(self.dir.name) if n.endswith(".tmp")], [])
         return err.getvalue()
+
+
+class ConvertKerasTest(ConverterTest):
+    def setUp(self):
+        super().setUp()
+        self.weights = vgg16_weights()
+
+    def convert(self, source, *extra, model="vgg16", target="out.safetensors"):
+        return convert_keras.main([source, self.path(target), "--model", model, *extra])
 
     def check_output(self, expected):
         header, metadata, arrays = read_safetensors(self.path("out.safetensors"))
