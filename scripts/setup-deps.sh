@@ -12,6 +12,7 @@ packages=(
   libstb-dev                             # image decode/encode (stb_image)
   catch2                                 # tests (Catch2 v2)
   libbenchmark-dev                       # bench/ (Google Benchmark)
+  libdnnl-dev                            # bench/: oneDNN, the peer the convolution benchmarks compare with
 )
 
 missing=()

@@ -151,6 +151,16 @@ inline WeightsDescription describe_weights(const Options& options) {
     return out;
 }
 
+// A batch preprocessing function (rgb batch, output batch, input scale)
+// applied in place to one /255 sample (H, W, 3) as a one-image batch.
+template <typename BatchPreprocess>
+bcnn::data::SampleTransform per_sample(BatchPreprocess preprocess) {
+    return [preprocess](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
+        bcnn::Tensor<float> batch = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
+        preprocess(batch, batch, 255.0f);
+    };
+}
+
 }  // namespace detail
 
 // Builds the model of `options` for (image_size, image_size, 3) images and
@@ -207,18 +217,12 @@ inline ModelChoice choose_model(const Options& options, bcnn::Rng& rng) {
                                      bcnn::models::preprocessing_of_weights(options.weights) ==
                                          bcnn::models::InputPreprocessing::torch);
     if (torch_mode) {
-        choice.preprocess = [](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
-            bcnn::Tensor<float> x = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
-            bcnn::models::densenet_preprocess(x, x, 255.0f);
-        };
+        choice.preprocess = detail::per_sample(bcnn::models::densenet_preprocess<float>);
         choice.notes.push_back(std::string("Input preprocessing: torch mode (pixels / 255, minus the ImageNet mean, "
                                            "divided by its std), ") +
                                (vgg ? "as torchvision's VGG16 weights expect" : "Keras' DenseNet preprocessing"));
     } else {
-        choice.preprocess = [](const bcnn::Tensor<float>& image, std::uint64_t, bcnn::Index) {
-            bcnn::Tensor<float> x = image.reshape(bcnn::Shape{1, image.dim(0), image.dim(1), image.dim(2)});
-            bcnn::models::vgg16_preprocess(x, x, 255.0f);
-        };
+        choice.preprocess = detail::per_sample(bcnn::models::vgg16_preprocess<float>);
         choice.notes.push_back("Input preprocessing: Keras' VGG16 (caffe mode: 0..255 pixels, RGB to BGR, ImageNet "
                                "channel means subtracted)");
     }
