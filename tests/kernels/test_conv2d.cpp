@@ -189,6 +189,35 @@ TEST_CASE("conv2d_forward matches a reference loop", "[kernels][conv2d]") {
     }
 }
 
+TEST_CASE("conv2d_forward with a fused relu is relu of the reference", "[kernels][conv2d]") {
+    // An im2col case over several tiles, a pointwise case, and a slice output.
+    const std::vector<Case> cases = {
+        {Shape{2, 23, 19, 3}, 3, 3, 5, {1, 1, same}},
+        {Shape{3, 6, 5, 4}, 1, 1, 5, {1, 1, valid}},
+        {Shape{1, 9, 8, 2}, 5, 5, 3, {2, 2, same}},
+    };
+    std::uint64_t seed = 700;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.kernel_h, c.kernel_w, padding_name(c.params.padding));
+        const auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{c.kernel_h, c.kernel_w, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        for (const Tensor<double>* bias : {&b, static_cast<const Tensor<double>*>(nullptr)}) {
+            Tensor<double> expected = reference_forward(x, w, bias, c.params);
+            Index negatives = 0;
+            for (Index i = 0; i < expected.numel(); ++i)
+                if (expected.data()[i] < 0) {
+                    expected.data()[i] = 0;
+                    ++negatives;
+                }
+            REQUIRE(negatives > 0);  // the relu has something to do
+            Tensor<double> y(expected.shape());
+            cpu::conv2d_forward(x, w, bias, c.params, y, cpu::ActivationFn::relu);
+            CHECK(max_abs_diff(y, expected) < 1e-12);
+        }
+    }
+}
+
 TEST_CASE("conv2d 'same' puts the odd padding pixel at the bottom/right (Keras)", "[kernels][conv2d]") {
     // 6x6 input, 3x3 kernel, stride 2: 3x3 output, total padding 1 per axis: top/left 0, bottom/right 1.
     const ConvParams params{2, 2, same};

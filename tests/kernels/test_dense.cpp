@@ -36,6 +36,22 @@ TEST_CASE("dense_forward matches a reference loop", "[kernels][dense]") {
     }
 }
 
+TEST_CASE("dense_forward with a fused relu is relu of the reference", "[kernels][dense]") {
+    const auto x = random_tensor<double>(Shape{7, 13}, 21), w = random_tensor<double>(Shape{13, 9}, 22);
+    const auto b = random_tensor<double>(Shape{9}, 23);
+    Tensor<double> expected = dense_reference(x, w, b);
+    Index negatives = 0;
+    for (Index i = 0; i < expected.numel(); ++i)
+        if (expected.data()[i] < 0) {
+            expected.data()[i] = 0;
+            ++negatives;
+        }
+    REQUIRE(negatives > 0);  // the relu has something to do
+    Tensor<double> y(Shape{7, 9});
+    cpu::dense_forward(x, w, &b, y, cpu::ActivationFn::relu);
+    CHECK(testing::max_abs_diff(y, expected) < 1e-12);
+}
+
 TEST_CASE("dense_forward in float matches the double reference", "[kernels][dense]") {
     const auto x = random_tensor<float>(Shape{9, 33}, 4), w = random_tensor<float>(Shape{33, 11}, 5);
     const auto b = random_tensor<float>(Shape{11}, 6);

@@ -2,16 +2,18 @@
 // The activation a layer applies to its own output (Keras' `activation=`
 // argument): linear or relu. Softmax is not fused into layers: a model ends in
 // logits, the loss applies softmax (numerically stable), and predict()
-// returns probabilities.
+// returns probabilities. The GEMM-based kernels apply it themselves
+// (kernels/cpu/bias_activation.hpp); the others call apply_activation.
 
 #include <string>
 
 #include "bcnn/kernels/cpu/activation.hpp"
+#include "bcnn/kernels/cpu/bias_activation.hpp"
 
 namespace bcnn {
 namespace nn {
 
-enum class ActivationFn { linear, relu };
+using cpu::ActivationFn;
 
 inline const char* activation_name(ActivationFn fn) { return fn == ActivationFn::relu ? "relu" : "linear"; }
 

@@ -37,8 +37,9 @@ protected:
         return Shape{g.out_h, g.out_w, filters_};
     }
 
-    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) override {
-        cpu::conv2d_forward(x, kernel, bias, params_, y);
+    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
+                     Tensor<T>& y) override {
+        cpu::conv2d_forward(x, kernel, bias, params_, y, activation);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,

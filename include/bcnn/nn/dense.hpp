@@ -29,8 +29,9 @@ protected:
         return Shape{units_};
     }
 
-    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) override {
-        cpu::dense_forward(x, kernel, bias, y);
+    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
+                     Tensor<T>& y) override {
+        cpu::dense_forward(x, kernel, bias, y, activation);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,

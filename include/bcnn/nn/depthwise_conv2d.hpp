@@ -44,8 +44,10 @@ protected:
         return Shape{g.out_h, g.out_w, channels * depth_multiplier_};
     }
 
-    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) override {
+    void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
+                     Tensor<T>& y) override {
         cpu::depthwise_conv2d_forward(x, kernel, bias, params_, y);
+        apply_activation(activation, y);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,

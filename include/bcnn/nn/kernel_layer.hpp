@@ -52,8 +52,10 @@ public:
     }
 
 protected:
-    // y = op(x, kernel) + bias (bias may be nullptr), before the activation.
-    virtual void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, Tensor<T>& y) = 0;
+    // y = activation(op(x, kernel) + bias) (bias may be nullptr); the kernels
+    // fuse the bias and the activation into their last pass over y.
+    virtual void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias,
+                             ActivationFn activation, Tensor<T>& y) = 0;
     // Gradients of op given dy before the activation; any output may be nullptr.
     virtual void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
                               OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) = 0;
@@ -75,8 +77,7 @@ private:
     void run(const Tensor<T>& x, const Tensor<T>& y) {
         input_ = x;
         output_ = y;
-        run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, output_);
-        apply_activation(activation_, output_);
+        run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, activation_, output_);
     }
 
     ActivationFn activation_;

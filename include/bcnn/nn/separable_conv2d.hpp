@@ -49,8 +49,7 @@ public:
         Tensor<T>& y = this->reuse(output_, y_shape);
         Tensor<T>& depthwise = this->reuse(depthwise_out_, depthwise_shape(y_shape));
         cpu::separable_conv2d_forward(x, depthwise_->value, pointwise_->value, bias_ ? &bias_->value : nullptr, params_,
-                                      depthwise, y);
-        apply_activation(activation_, y);
+                                      depthwise, y, activation_);
         return y;
     }
 

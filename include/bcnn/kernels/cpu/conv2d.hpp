@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
+#include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 #include "bcnn/kernels/cpu/im2col.hpp"
@@ -239,9 +240,11 @@ inline Shape conv2d_output_shape(const Shape& x, const Shape& weights, const Con
 }
 
 // x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
+// y = activation(conv(x, weights) + bias), the bias and activation applied to
+// each tile of output rows right after its GEMM.
 template <typename T>
 void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias, const ConvParams& params,
-                    Tensor<T>& y) {
+                    Tensor<T>& y, ActivationFn activation = ActivationFn::linear) {
     const char* op = "conv2d_forward";
     const detail::Conv2DDims d = detail::checked_conv2d_dims(x, weights, params, op);
     if (bias) detail::require_shape(*bias, Shape{d.filters}, op, "bias");
@@ -258,11 +261,7 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
             // y rows (count, K) = columns (count, KH*KW*C) * weights (KH*KW*C, K)
             gemm(Transpose::no, Transpose::no, count, d.filters, d.patch(), T(1), cols.data, cols.ld, weights.data(),
                  d.filters, T(0), ym.row(first), ym.ld);
-            if (!b) continue;
-            for (Index r = first; r < first + count; ++r) {
-                T* row = ym.row(r);
-                for (Index k = 0; k < d.filters; ++k) row[k] += b[k];
-            }
+            add_bias_and_activate(ym, first, count, b, activation);
         }
     });
 }

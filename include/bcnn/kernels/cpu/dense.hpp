@@ -1,8 +1,9 @@
 #pragma once
 // Fully connected layer, Keras layout.
 //   x (N, In), weights (In, Out), bias (Out) or nullptr  ->  y (N, Out)
-//   y = x * weights + bias
+//   y = activation(x * weights + bias)
 
+#include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 
@@ -10,7 +11,8 @@ namespace bcnn {
 namespace cpu {
 
 template <typename T>
-void dense_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias, Tensor<T>& y) {
+void dense_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias, Tensor<T>& y,
+                   ActivationFn activation = ActivationFn::linear) {
     detail::require_rank(x, 2, "dense_forward", "input");
     detail::require_rank(weights, 2, "dense_forward", "weights");
     const Index n = x.dim(0), in = x.dim(1), out = weights.dim(1);
@@ -21,10 +23,7 @@ void dense_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T
     const RowMatrix<T> xm = x.as_rows("dense_forward input"), wm = weights.as_rows("dense_forward weights");
     const RowMatrix<T> ym = y.as_rows("dense_forward output");
     gemm(Transpose::no, Transpose::no, n, out, in, T(1), xm.data, xm.ld, wm.data, wm.ld, T(0), ym.data, ym.ld);
-    if (!bias) return;
-    const RowMatrix<T> bm = bias->as_rows("dense_forward bias");
-    for (Index r = 0; r < n; ++r)
-        for (Index j = 0; j < out; ++j) ym.row(r)[j] += bm.data[j];
+    add_bias_and_activate(ym, 0, n, bias ? bias->as_rows("dense_forward bias").data : nullptr, activation);
 }
 
 // dy (N, Out)  ->  dx (N, In), d_weights (In, Out), d_bias (Out); any may be

@@ -63,17 +63,18 @@ inline Shape separable_conv2d_output_shape(const Shape& x, const Shape& depthwis
 }
 
 // x (N, H, W, C)  ->  depthwise_out (N, OH, OW, C*M)  ->  y (N, OH, OW, K)
+// y = activation(pointwise(depthwise_out) + bias)
 template <typename T>
 void separable_conv2d_forward(const Tensor<T>& x, const Tensor<T>& depthwise_weights,
                               const Tensor<T>& pointwise_weights, OptionalInput<T> bias, const ConvParams& params,
-                              Tensor<T>& depthwise_out, Tensor<T>& y) {
+                              Tensor<T>& depthwise_out, Tensor<T>& y, ActivationFn activation = ActivationFn::linear) {
     const char* op = "separable_conv2d_forward";
     const detail::SeparableDims d =
         detail::checked_separable_dims(x, depthwise_weights, pointwise_weights, depthwise_out, params, op);
     if (bias) detail::require_shape(*bias, Shape{d.filters}, op, "bias");
     detail::require_shape(y, d.output_shape(), op, "output");
     depthwise_conv2d_forward(x, depthwise_weights, nullptr, params, depthwise_out);
-    conv2d_forward(depthwise_out, pointwise_weights, bias, detail::kPointwiseParams, y);
+    conv2d_forward(depthwise_out, pointwise_weights, bias, detail::kPointwiseParams, y, activation);
 }
 
 // dy (N, OH, OW, K)  ->  dx (N, H, W, C), d_depthwise_weights (KH, KW, C, M),
