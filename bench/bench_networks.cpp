@@ -97,7 +97,7 @@ void time_training_step(benchmark::State& state, MakeModel make_model) {
 template <typename MakeModel>
 void time_inference_forward(benchmark::State& state, MakeModel make_model) {
     Workload work(make_model);
-    const bcnn::nn::Context inference;
+    const bcnn::nn::Context inference = bcnn::nn::inference_only_context();
     work.model->forward(work.images, inference);
     for (auto _ : state) {
         const Tensor<float> features = work.model->forward(work.images, inference);

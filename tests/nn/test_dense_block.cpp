@@ -149,6 +149,25 @@ TEST_CASE("DenseBlock forward equals plain layers with copy-based concatenation"
     }
 }
 
+TEST_CASE("DenseBlock inference_only forward folds 1_bn into 1_conv with the same output", "[nn][dense_block]") {
+    const Index growth = 3, bottleneck = 5;
+    auto block = make_block<double>(3, growth, bottleneck, Shape{6, 5, 4});
+    const Tensor<double> x = random_tensor<double>(Shape{2, 6, 5, 4}, 23, -2.0, 2.0);
+    const Tensor<double> expected = reference_block<double>(*block, x, growth, bottleneck, Context{});
+    const Tensor<double> unfolded = block->forward(x, Context{}).clone();
+    const Tensor<double> folded = block->forward(x, inference_only_context());
+    CHECK(max_abs_diff(folded, expected) < 1e-12);
+    CHECK(max_abs_diff(folded, unfolded) < 1e-12);
+    CHECK(max_abs(folded.channels(4, 13)) > 0.1);
+    CHECK_THROWS_WITH(block->backward(Tensor<double>(folded.shape()), true),
+                      Catch::Contains("backward() after an inference_only forward (1_bn was folded into 1_conv)"));
+    // With training on, inference_only changes nothing: backward works.
+    Context training{true, nullptr};
+    training.inference_only = true;
+    const Tensor<double> y = block->forward(x, training);
+    CHECK_NOTHROW(block->backward(Tensor<double>(y.shape()), true));
+}
+
 TEST_CASE("DenseBlock gradients match finite differences", "[nn][dense_block][gradcheck]") {
     // 2 layers, growth 2, 5x5 input, BatchNorm in training mode (batch statistics).
     auto block = make_block<double>(2, 2, 3, Shape{5, 5, 3});

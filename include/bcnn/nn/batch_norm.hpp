@@ -12,7 +12,7 @@
 // inference, or a frozen layer during training -- the moving statistics
 // normalise. backward() differentiates the mode of the last forward.
 
-#include "bcnn/kernels/cpu/batchnorm.hpp"
+#include "bcnn/kernels/cpu/batchnorm_folding.hpp"
 #include "bcnn/nn/module.hpp"
 
 namespace bcnn {
@@ -53,6 +53,14 @@ public:
             cpu::batchnorm_forward_inference(x, gamma_->value, beta_->value, moving_mean_->value,
                                              moving_variance_->value, epsilon_, y);
         return y;
+    }
+
+    // The layer `weights` (..., C) and `bias` (C) or nullptr feed, with this
+    // BatchNorm (inference mode) folded in: kernels/cpu/batchnorm_folding.hpp.
+    void fold_into(const Tensor<T>& weights, OptionalInput<T> bias, Tensor<T>& folded_weights,
+                   Tensor<T>& folded_bias) const {
+        cpu::fold_batchnorm(weights, bias, gamma_->value, beta_->value, moving_mean_->value, moving_variance_->value,
+                            epsilon_, folded_weights, folded_bias);
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {

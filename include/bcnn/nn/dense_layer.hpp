@@ -11,6 +11,9 @@
 // (dense_block.hpp) concatenates without copies.
 // backward() calls no backward at all on the children before the first one
 // with trainable weights unless the input gradient is wanted.
+// A forward with context.inference_only (and not training) folds 1_bn into
+// 1_conv and fuses 1_relu into it: one pass instead of three over the
+// bottleneck (kernels/cpu/batchnorm_folding.hpp). No backward may follow it.
 
 #include <array>
 #include <memory>
@@ -57,14 +60,27 @@ public:
         this->check_input(x);
         activated_[0] = bn0_->forward(x, context);
         cpu::relu_forward(activated_[0], activated_[0]);
-        activated_[1] = bn1_->forward(conv1_->forward(activated_[0], context), context);
-        cpu::relu_forward(activated_[1], activated_[1]);
+        folded_ = context.inference_only && !context.training;
+        if (folded_) {
+            Tensor<T>& bottleneck = this->reuse(folded_output_, this->batch_shape(x.dim(0), conv1_->output_shape()));
+            bn1_->fold_into(conv1_->kernel(), conv1_->bias(), this->reuse(folded_kernel_, conv1_->kernel().shape()),
+                            this->reuse(folded_bias_, Shape{conv1_->output_shape()[2]}));
+            cpu::conv2d_forward(activated_[0], folded_kernel_, &folded_bias_, kBottleneckParams, bottleneck,
+                                cpu::ActivationFn::relu);
+            activated_[1] = bottleneck;
+        } else {
+            activated_[1] = bn1_->forward(conv1_->forward(activated_[0], context), context);
+            cpu::relu_forward(activated_[1], activated_[1]);
+        }
         conv2_->forward_into(activated_[1], y, context);
     }
 
     // dy (N, H, W, growth_rate), may be a channel slice -> dx (N, H, W, C), this
     // layer's own buffer (empty when !need_input_grad).
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
+        BCNN_CHECK(!folded_, "DenseLayer '" << this->name()
+                                            << "': backward() after an inference_only forward (1_bn was folded into "
+                                               "1_conv); run the forward without inference_only");
         const std::vector<Module<T>*> steps = children();  // 0_bn, 1_conv, 1_bn, 2_conv
         int first = 0;
         if (!need_input_grad)
@@ -91,10 +107,14 @@ protected:
     }
 
 private:
+    static constexpr ConvParams kBottleneckParams{1, 1, Padding::valid};  // 1_conv: 1x1, stride 1
+
     std::unique_ptr<BatchNormalization<T>> bn0_, bn1_;
     std::unique_ptr<Conv2D<T>> conv1_, conv2_;
     std::array<Tensor<T>, 2> activated_;  // ReLU(0_bn) and ReLU(1_bn) of the last forward
     Tensor<T> output_;                     // forward()'s own output buffer
+    bool folded_ = false;                  // the last forward folded 1_bn into 1_conv
+    Tensor<T> folded_kernel_, folded_bias_, folded_output_;  // that forward's 1_conv weights and output
 };
 
 }  // namespace nn

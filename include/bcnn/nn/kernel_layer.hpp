@@ -39,6 +39,9 @@ public:
         run(x, y);
     }
 
+    const Tensor<T>& kernel() const { return kernel_->value; }
+    const Tensor<T>* bias() const { return bias_ ? &bias_->value : nullptr; }
+
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         Tensor<T> d_linear = dy;  // a linear layer needs no buffer for the gradient before its activation
         if (activation_ != ActivationFn::linear)

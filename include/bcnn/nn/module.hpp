@@ -24,7 +24,18 @@ namespace nn {
 struct Context {
     bool training = false;  // dropout active; BatchNorm uses batch statistics (when trainable)
     Rng* rng = nullptr;     // the generator dropout draws from; needed when training
+    // No backward() follows this forward (evaluation, prediction, features):
+    // layers may fold and fuse what a backward would need apart (DenseLayer
+    // folds its 1_bn into 1_conv). Only without training.
+    bool inference_only = false;
 };
+
+// The context of a forward that no backward follows.
+inline Context inference_only_context() {
+    Context context;
+    context.inference_only = true;
+    return context;
+}
 
 template <typename T>
 struct Parameter {

@@ -62,7 +62,7 @@ inline BatchResult score_batch(const Tensor<float>& logits, const Tensor<std::in
 inline Evaluation evaluate(nn::Module<float>& model, data::BatchLoader& loader, int classes, std::uint64_t epoch = 0) {
     Evaluation result;
     result.confusion = ConfusionMatrix(classes);
-    nn::Context context;  // inference
+    const nn::Context context = nn::inference_only_context();
     Tensor<float> probabilities;
     double loss_sum = 0;
     Index samples = 0;
@@ -90,7 +90,7 @@ inline Evaluation evaluate(nn::Module<float>& model, data::BatchLoader& loader, 
 
 // Class probabilities (N, K) for a batch of images (N, H, W, C), in inference mode.
 inline Tensor<float> predict(nn::Module<float>& model, const Tensor<float>& images) {
-    const Tensor<float> logits = model.forward(images, nn::Context{});
+    const Tensor<float> logits = model.forward(images, nn::inference_only_context());
     Tensor<float> probabilities = Tensor<float>::uninitialized(logits.shape());
     cpu::softmax_forward(logits, probabilities);
     return probabilities;

@@ -30,7 +30,7 @@ inline Tensor<float> compute_features(nn::Module<float>& module, data::BatchLoad
     Shape shape{rows};
     for (Index extent : module.output_shape()) shape.push_back(extent);
     Tensor<float> features(shape);
-    const nn::Context inference;
+    const nn::Context inference = nn::inference_only_context();
     Index done = 0;
     loader.start_epoch(epoch);
     data::Batch batch;

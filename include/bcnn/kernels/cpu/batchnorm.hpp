@@ -197,6 +197,30 @@ void batchnorm_forward_training(const Tensor<T>& x, const Tensor<T>& gamma, cons
     detail::scale_shift_channels(x, scale, shift, y, op);
 }
 
+// Inference mode as an affine map per channel, y = scale * x + shift:
+// scale = gamma / sqrt(moving_variance + epsilon), shift = beta - moving_mean * scale.
+// gamma, beta, moving_mean, moving_variance (C) -> scale, shift (C), in double.
+struct ChannelAffine {
+    std::vector<double> scale, shift;
+};
+
+template <typename T>
+ChannelAffine batchnorm_inference_affine(const Tensor<T>& gamma, const Tensor<T>& beta, const Tensor<T>& moving_mean,
+                                         const Tensor<T>& moving_variance, double epsilon, Index channels,
+                                         const char* op) {
+    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
+    detail::require_channel_vector(gamma, channels, op, "gamma");
+    detail::require_channel_vector(beta, channels, op, "beta");
+    detail::require_channel_vector(moving_mean, channels, op, "moving mean");
+    detail::require_channel_vector(moving_variance, channels, op, "moving variance");
+    ChannelAffine affine{std::vector<double>(channels), std::vector<double>(channels)};
+    for (Index c = 0; c < channels; ++c) {
+        affine.scale[c] = gamma.data()[c] / std::sqrt(static_cast<double>(moving_variance.data()[c]) + epsilon);
+        affine.shift[c] = beta.data()[c] - moving_mean.data()[c] * affine.scale[c];
+    }
+    return affine;
+}
+
 // Inference mode. x (..., C), gamma, beta, moving_mean, moving_variance (C) -> y (same as x)
 template <typename T>
 void batchnorm_forward_inference(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>& beta,
@@ -204,18 +228,10 @@ void batchnorm_forward_inference(const Tensor<T>& x, const Tensor<T>& gamma, con
                                  Tensor<T>& y) {
     const char* op = "batchnorm_forward_inference";
     const Index channels = detail::checked_channels(x, op);
-    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
-    detail::require_channel_vector(gamma, channels, op, "gamma");
-    detail::require_channel_vector(beta, channels, op, "beta");
-    detail::require_channel_vector(moving_mean, channels, op, "moving mean");
-    detail::require_channel_vector(moving_variance, channels, op, "moving variance");
+    const ChannelAffine affine =
+        batchnorm_inference_affine(gamma, beta, moving_mean, moving_variance, epsilon, channels, op);
     detail::require_shape(y, x.shape(), op, "output");
-    std::vector<double> scale(channels), shift(channels);
-    for (Index c = 0; c < channels; ++c) {
-        scale[c] = gamma.data()[c] / std::sqrt(static_cast<double>(moving_variance.data()[c]) + epsilon);
-        shift[c] = beta.data()[c] - moving_mean.data()[c] * scale[c];
-    }
-    detail::scale_shift_channels(x, scale, shift, y, op);
+    detail::scale_shift_channels(x, affine.scale, affine.shift, y, op);
 }
 
 // Training-mode backward: the gradient flows through the batch statistics.
