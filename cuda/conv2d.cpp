@@ -37,6 +37,7 @@
 #include "argument_checks.hpp"
 #include "bcnn/kernels/cpu/conv2d.hpp"
 #include "conv_algorithms.hpp"
+#include "nhwc_staging.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -44,24 +45,6 @@ namespace cuda {
 namespace {
 
 std::atomic<bool> tf32_allowed{false};
-
-template <typename T>
-std::size_t bytes_of(Index elements) {
-    return sizeof(T) * static_cast<std::size_t>(elements);
-}
-
-template <typename T>
-void require_contiguous(const Tensor<T>& t, const char* op, const char* name) {
-    BCNN_CHECK(t.is_contiguous(), op << ": " << name << " of shape " << t.shape() << " with strides " << t.strides()
-                                     << " must be contiguous");
-}
-
-// An NHWC device tensor's layout: a packed tensor or a channel slice (pixel rows ld apart).
-template <typename T>
-detail::TensorLayout layout_of(const Tensor<T>& t, const char* what) {
-    const RowMatrix<T> rows = t.as_rows(what);
-    return detail::strided_nhwc(t.dim(0), t.dim(1), t.dim(2), t.dim(3), t.dim(1), t.dim(2), rows.ld);
-}
 
 // One convolution call: checked extents, the extents cuDNN sees, descriptors.
 template <typename T>
@@ -72,9 +55,10 @@ public:
         : dims_(dims),
           where_(describe(op, x, weights, params)),
           context_(detail::cudnn_context()),
-          padded_h_(padded_extent(dims_.geometry.in_h, dims_.window.kernel_h, dims_.window.stride_h,
+          staging_(context_, where_),
+          padded_h_(detail::padded_extent(dims_.geometry.in_h, dims_.window.kernel_h, dims_.window.stride_h,
                                   dims_.geometry.out_h, dims_.geometry.pad_top)),
-          padded_w_(padded_extent(dims_.geometry.in_w, dims_.window.kernel_w, dims_.window.stride_w,
+          padded_w_(detail::padded_extent(dims_.geometry.in_w, dims_.window.kernel_w, dims_.window.stride_w,
                                   dims_.geometry.out_w, dims_.geometry.pad_left)),
           x_desc_(type(), padded_input_layout(), where_),
           w_desc_(type(), dims_.filters, dims_.channels, dims_.window.kernel_h, dims_.window.kernel_w, where_),
@@ -116,8 +100,9 @@ public:
         if (!padded() && x.is_contiguous()) return x.data();
         T* staged = scratch(detail::Scratch::input, padded_input_layout());
         if (padded())
-            BCNN_CUDA_CHECK(cudaMemsetAsync(staged, 0, bytes_of<T>(padded_elements())), where_ << ": padded input");
-        copy(layout_of(x, "cuda::conv2d input"), x.data(), padded_region_layout(), staged);
+            BCNN_CUDA_CHECK(cudaMemsetAsync(staged, 0, detail::bytes_of<T>(padded_elements())),
+                            where_ << ": padded input");
+        copy(detail::layout_of(x, "cuda::conv2d input"), x.data(), padded_region_layout(), staged);
         return staged;
     }
 
@@ -125,7 +110,7 @@ public:
     const T* output_gradient(const Tensor<T>& dy) {
         if (dy.is_contiguous()) return dy.data();
         T* staged = scratch(detail::Scratch::output, output_layout());
-        copy(layout_of(dy, "cuda::conv2d output gradient"), dy.data(), output_layout(), staged);
+        copy(detail::layout_of(dy, "cuda::conv2d output gradient"), dy.data(), output_layout(), staged);
         return staged;
     }
 
@@ -134,7 +119,8 @@ public:
         return y.is_contiguous() ? y.data() : scratch(detail::Scratch::output, output_layout());
     }
     void finish_output(const T* computed, Tensor<T>& y) {
-        if (computed != y.data()) copy(output_layout(), computed, layout_of(y, "cuda::conv2d output"), y.data());
+        if (computed != y.data())
+            copy(output_layout(), computed, detail::layout_of(y, "cuda::conv2d output"), y.data());
     }
 
     // Where cuDNN writes dx over the (padded) input: dx itself when packed and
@@ -145,7 +131,7 @@ public:
     }
     void finish_input_gradient(const T* computed, Tensor<T>& dx) {
         if (computed != dx.data())
-            copy(padded_region_layout(), computed, layout_of(dx, "cuda::conv2d input gradient"), dx.data());
+            copy(padded_region_layout(), computed, detail::layout_of(dx, "cuda::conv2d input gradient"), dx.data());
     }
 
     // The HWIO weights transposed into KRSC (cuDNN's NHWC filter layout), in scratch.
@@ -159,14 +145,8 @@ public:
         copy(krsc_layout(), krsc, hwio_layout(), d_weights.data());
     }
 
-    static const T* one() {
-        static const T value = 1;
-        return &value;
-    }
-    static const T* zero() {
-        static const T value = 0;
-        return &value;
-    }
+    static const T* one() { return detail::one<T>(); }
+    static const T* zero() { return detail::zero<T>(); }
 
 private:
     static cudnnDataType_t type() { return detail::cudnn_data_type<T>(); }
@@ -178,12 +158,6 @@ private:
             << 'x' << params.stride_w << ", padding '" << padding_name(params.padding) << "' ("
             << (std::is_same<T, float>::value ? "float" : "double") << ")";
         return out.str();
-    }
-
-    // The input extent cuDNN sees along one axis: `in` plus the rows the last
-    // window reaches beyond the symmetric padding (0 or 1, 'same' only).
-    static Index padded_extent(Index in, Index kernel, Index stride, Index out, Index pad_before) {
-        return in + std::max<Index>(0, (out - 1) * stride + kernel - (in + 2 * pad_before));
     }
 
     Index padded_elements() const { return dims_.batch * padded_h_ * padded_w_ * dims_.channels; }
@@ -207,15 +181,11 @@ private:
         return detail::TensorLayout{k, dims_.window.kernel_h, kw, c, 1, kw * c * k, c * k, k};
     }
 
-    T* scratch(detail::Scratch slot, const detail::TensorLayout& l) {
-        return static_cast<T*>(context_.scratch(slot, bytes_of<T>(l.n * l.h * l.w * l.c), where_));
-    }
+    T* scratch(detail::Scratch slot, const detail::TensorLayout& l) { return staging_.scratch(slot, l); }
 
     // to = from, between two layouts of the same (n, h, w, c) extents.
     void copy(const detail::TensorLayout& from_layout, const T* from, const detail::TensorLayout& to_layout, T* to) {
-        const detail::TensorDescriptor from_desc(type(), from_layout, where_), to_desc(type(), to_layout, where_);
-        BCNN_CUDA_CHECK(cudnnTransformTensor(context_.handle(), one(), from_desc.get(), from, zero(), to_desc.get(), to),
-                        where_);
+        staging_.copy(from_layout, from, to_layout, to);
     }
 
     // cuDNN's output extents for the padded input must be Keras's.
@@ -233,6 +203,7 @@ private:
     cpu::detail::Conv2DDims dims_;
     std::string where_;
     detail::CudnnContext& context_;
+    detail::Staging<T> staging_;
     Index padded_h_, padded_w_;
     detail::TensorDescriptor x_desc_;
     detail::FilterDescriptor w_desc_;
@@ -250,7 +221,7 @@ void conv2d_forward_on_device(const Tensor<T>& x, const Tensor<T>& weights, cons
     const cpu::detail::Conv2DDims d = cpu::detail::checked_conv2d_dims(x, weights, params, op);
     if (bias) {
         detail::require_shape(*bias, Shape{d.filters}, op, "bias");
-        require_contiguous(*bias, op, "bias");
+        detail::require_contiguous(*bias, op, "bias");
     }
     detail::require_shape(y, d.output_shape(), op, "output");
     if (d.pixels() == 0) return;
@@ -287,16 +258,16 @@ void conv2d_backward_on_device(const Tensor<T>& x, const Tensor<T>& weights, con
     if (dx) detail::require_shape(*dx, x.shape(), op, "input gradient");
     if (d_weights) {
         detail::require_shape(*d_weights, weights.shape(), op, "weights gradient");
-        require_contiguous(*d_weights, op, "weights gradient");
+        detail::require_contiguous(*d_weights, op, "weights gradient");
     }
     if (d_bias) {
         detail::require_shape(*d_bias, Shape{d.filters}, op, "bias gradient");
-        require_contiguous(*d_bias, op, "bias gradient");
+        detail::require_contiguous(*d_bias, op, "bias gradient");
     }
     if (d.pixels() == 0) {  // an empty batch: dx is empty, the parameter gradients are zero
         for (Tensor<T>* gradient : {d_weights, d_bias})
             if (gradient)
-                BCNN_CUDA_CHECK(cudaMemset(gradient->data(), 0, bytes_of<T>(gradient->numel())),
+                BCNN_CUDA_CHECK(cudaMemset(gradient->data(), 0, detail::bytes_of<T>(gradient->numel())),
                                 op << " on an empty batch");
         return;
     }

@@ -1,8 +1,9 @@
 #pragma once
 // Internal to bcnn_cuda: the cuDNN state of one host thread on one device:
-// its cudnnHandle, reusable device scratch buffers and the convolution
-// algorithms already chosen. cuDNN handles must not be shared by threads
-// running at once, so each thread gets its own context per device.
+// its cudnnHandle, reusable device scratch buffers (shared by all ops: calls
+// run one after the other) and the convolution algorithms already chosen.
+// cuDNN handles must not be shared by threads running at once, so each
+// thread gets its own context per device.
 // bcnn has no streams yet: handles run on the legacy default stream, in order
 // with to_device's copies, so scratch buffers can be reused call after call.
 
@@ -35,14 +36,16 @@ private:
     std::size_t bytes_ = 0;
 };
 
-// What each scratch buffer holds during one convolution call.
+// What each scratch buffer holds during one op call (conv2d, pool2d, batchnorm, dense).
 enum class Scratch {
-    workspace,        // cuDNN's workspace
-    input,            // x, zero-padded and/or packed
-    output,           // y or dy, packed
+    workspace,        // cuDNN's workspace; partial sums of the reduction kernels
+    input,            // x, padded and/or packed
+    output,           // y (conv2d: or dy), packed
+    output_gradient,  // dy, packed and/or rescaled (pool2d, batchnorm)
     input_gradient,   // dx over the padded input
     filter,           // weights in cuDNN's KRSC layout
     filter_gradient,  // d_weights in KRSC layout
+    statistics,       // per-channel vectors (batchnorm: batch statistics, unwanted gradients)
     count
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// Internal to bcnn_cuda: owning wrappers of cuDNN's tensor, filter and
-// convolution descriptors, and the cuDNN data type of float and double.
+// Internal to bcnn_cuda: owning wrappers of cuDNN's tensor, filter,
+// convolution and pooling descriptors, and the cuDNN data type of float and double.
 // cuDNN takes extents and strides as int: larger values are refused with an
 // error naming `where` (the op and its shapes).
 
@@ -123,6 +123,31 @@ private:
         BCNN_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&descriptor_), where);
     }
     cudnnConvolutionDescriptor_t descriptor_ = nullptr;
+};
+
+// A 2-D pooling window: mode, size, symmetric padding, strides; NaN not propagated.
+class PoolingDescriptor {
+public:
+    PoolingDescriptor(cudnnPoolingMode_t mode, Index kernel_h, Index kernel_w, Index pad_h, Index pad_w,
+                      Index stride_h, Index stride_w, const std::string& where)
+        : PoolingDescriptor(where) {
+        BCNN_CUDA_CHECK(cudnnSetPooling2dDescriptor(descriptor_, mode, CUDNN_NOT_PROPAGATE_NAN, to_int(kernel_h, where),
+                                                    to_int(kernel_w, where), to_int(pad_h, where),
+                                                    to_int(pad_w, where), to_int(stride_h, where),
+                                                    to_int(stride_w, where)),
+                        where << " (pooling window " << kernel_h << 'x' << kernel_w << ", padding " << pad_h << 'x'
+                              << pad_w << ", strides " << stride_h << 'x' << stride_w << ")");
+    }
+    PoolingDescriptor(const PoolingDescriptor&) = delete;
+    PoolingDescriptor& operator=(const PoolingDescriptor&) = delete;
+    ~PoolingDescriptor() { cudnnDestroyPoolingDescriptor(descriptor_); }
+    cudnnPoolingDescriptor_t get() const { return descriptor_; }
+
+private:
+    explicit PoolingDescriptor(const std::string& where) {
+        BCNN_CUDA_CHECK(cudnnCreatePoolingDescriptor(&descriptor_), where);
+    }
+    cudnnPoolingDescriptor_t descriptor_ = nullptr;
 };
 
 }  // namespace detail

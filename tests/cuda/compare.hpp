@@ -1,11 +1,18 @@
 #pragma once
 // Helpers of the CUDA tests: NaN-poisoned device outputs (elements a kernel
-// fails to write stay NaN) and a bit-exact comparison of GPU and CPU results.
+// fails to write stay NaN), fresh seeds, casts between float and double
+// tensors, and comparisons of GPU and CPU results: bit for bit, or as a
+// relative difference over a whole tensor.
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <bcnn/backend/transfer.hpp>
 
@@ -31,6 +38,38 @@ std::string first_bit_difference(const Tensor<T>& actual, const Tensor<T>& expec
             return out.str();
         }
     return "";
+}
+
+// A different seed on every run; tests print it with any failure.
+inline std::uint64_t fresh_seed() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+// t (either device, any view) as a contiguous CPU tensor of To.
+template <typename To, typename From>
+Tensor<To> cast(const Tensor<From>& t) {
+    const Tensor<From> host = to_device(t, Device::cpu);
+    Tensor<To> result = Tensor<To>::uninitialized(t.shape());
+    const std::vector<From> values = host.to_vector();
+    for (std::size_t i = 0; i < values.size(); ++i) result.data()[i] = static_cast<To>(values[i]);
+    return result;
+}
+
+// max |actual - expected| / max |expected|; infinity when the shapes differ
+// or `actual` (on any device) holds a non-finite value, e.g. an unwritten
+// NaN-poisoned element.
+template <typename T>
+double relative_difference(const Tensor<T>& actual, const Tensor<double>& expected) {
+    if (actual.shape() != expected.shape()) return std::numeric_limits<double>::infinity();
+    const std::vector<double> a = cast<double>(actual).to_vector(), e = expected.to_vector();
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();
+        diff = std::max(diff, std::abs(a[i] - e[i]));
+        scale = std::max(scale, std::abs(e[i]));
+    }
+    return scale == 0 ? diff : diff / scale;
 }
 
 }  // namespace testing

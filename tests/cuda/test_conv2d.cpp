@@ -15,10 +15,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
-#include <random>
 
 #include <bcnn/backend/conv2d.hpp>
 
@@ -26,8 +23,11 @@
 #include "support/random.hpp"
 
 using namespace bcnn;
+using bcnn::testing::cast;
+using bcnn::testing::fresh_seed;
 using bcnn::testing::poisoned_on_device;
 using bcnn::testing::random_tensor;
+using bcnn::testing::relative_difference;
 
 namespace {
 
@@ -36,36 +36,6 @@ double tolerance() {
     return std::is_same<T, float>::value ? 1e-4 : 1e-10;
 }
 constexpr double kTf32Tolerance = 1e-2;
-
-// A different seed on every run; failures print it.
-std::uint64_t fresh_seed() {
-    std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
-}
-
-template <typename To, typename From>
-Tensor<To> cast(const Tensor<From>& t) {
-    const Tensor<From> host = to_device(t, Device::cpu);
-    Tensor<To> result = Tensor<To>::uninitialized(t.shape());
-    const std::vector<From> values = host.to_vector();
-    for (std::size_t i = 0; i < values.size(); ++i) result.data()[i] = static_cast<To>(values[i]);
-    return result;
-}
-
-// max |actual - expected| / max |expected|; infinity when `actual` (on any
-// device) holds a non-finite value, e.g. an unwritten NaN-poisoned element.
-template <typename T>
-double relative_difference(const Tensor<T>& actual, const Tensor<double>& expected) {
-    REQUIRE(actual.shape() == expected.shape());
-    const std::vector<double> a = cast<double>(actual).to_vector(), e = expected.to_vector();
-    double diff = 0, scale = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();
-        diff = std::max(diff, std::abs(a[i] - e[i]));
-        scale = std::max(scale, std::abs(e[i]));
-    }
-    return scale == 0 ? diff : diff / scale;
-}
 
 struct Case {
     const char* name;

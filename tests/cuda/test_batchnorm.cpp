@@ -1,0 +1,321 @@
+// Batch norm on the GPU (cuDNN) against the CPU kernels run in double: 4-D
+// inputs with Keras' unbiased moving variance, 2-D and 3-D inputs with the
+// biased one, a single value per channel (m = 1), both epsilons Keras uses,
+// the four passes (training and inference forward, both backwards), subsets
+// of the gradients, channel slices, y = x and dx = dy in place; and argument
+// errors. Inputs are fresh random values on every run (the seed is printed
+// with any failure); outputs are NaN-poisoned before the GPU writes them.
+//
+// Tolerances, as max |gpu - cpu| / max |cpu| over a whole tensor:
+//   float  1e-4: cuDNN takes the statistics in float, in its own order.
+//   double 1e-10.
+// Momentum 0.9 in most cases makes the batch's share of the moving variance
+// large enough that a wrong Bessel correction (m / (m - 1) = 8/7 for m = 8)
+// fails by far.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include <bcnn/backend/batchnorm.hpp>
+
+#include "cuda/compare.hpp"
+#include "support/random.hpp"
+
+using namespace bcnn;
+using bcnn::testing::cast;
+using bcnn::testing::fresh_seed;
+using bcnn::testing::poisoned_on_device;
+using bcnn::testing::random_tensor;
+using bcnn::testing::relative_difference;
+
+namespace {
+
+template <typename T>
+double tolerance() {
+    return std::is_same<T, float>::value ? 1e-4 : 1e-10;
+}
+
+struct Case {
+    const char* name;
+    Shape x;
+    double momentum, epsilon;
+    bool unbiased;  // Keras: keras_unbiased_moving_variance(rank)
+};
+
+const Case kCases[] = {
+    {"4-D, Keras", Shape{2, 5, 7, 3}, 0.9, 1e-3, true},
+    {"4-D, DenseNet epsilon, 70 channels", Shape{3, 4, 6, 70}, 0.99, 1.001e-5, true},
+    {"4-D, biased moving variance", Shape{2, 2, 2, 5}, 0.9, 1e-3, false},
+    {"4-D, one value per channel", Shape{1, 1, 1, 4}, 0.9, 1e-3, true},
+    {"2-D, Keras", Shape{8, 5}, 0.9, 1e-3, false},
+    {"2-D, one sample", Shape{1, 6}, 0.9, 1e-3, false},
+    {"2-D, many rows", Shape{3000, 7}, 0.5, 1e-3, false},
+    {"3-D", Shape{3, 4, 6}, 0.9, 1e-3, false},
+};
+
+Shape channel_shape(const Case& c) { return Shape{c.x[c.x.rank() - 1]}; }
+
+// One case's random operands on the CPU, in T; variances positive.
+template <typename T>
+struct Operands {
+    Tensor<T> x, gamma, beta, moving_mean, moving_variance, dy;
+    Operands(const Case& c, std::uint64_t seed)
+        : x(random_tensor<T>(c.x, seed, T(-2), T(3))),
+          gamma(random_tensor<T>(channel_shape(c), seed + 1, T(0.5), T(1.5))),
+          beta(random_tensor<T>(channel_shape(c), seed + 2)),
+          moving_mean(random_tensor<T>(channel_shape(c), seed + 3)),
+          moving_variance(random_tensor<T>(channel_shape(c), seed + 4, T(0.5), T(2))),
+          dy(random_tensor<T>(c.x, seed + 5)) {}
+};
+
+// The CPU kernels' results in double on the same values. The backwards use
+// the forward's saved statistics (training) and the updated moving ones.
+struct Reference {
+    Tensor<double> y, saved_mean, saved_inv_std, moving_mean, moving_variance, y_inference;
+    Tensor<double> dx, d_gamma, d_beta, dx_inference, d_gamma_inference, d_beta_inference;
+    template <typename T>
+    Reference(const Case& c, const Operands<T>& o)
+        : y(c.x), saved_mean(channel_shape(c)), saved_inv_std(channel_shape(c)),
+          moving_mean(cast<double>(o.moving_mean)), moving_variance(cast<double>(o.moving_variance)),
+          y_inference(c.x), dx(c.x), d_gamma(channel_shape(c)), d_beta(channel_shape(c)), dx_inference(c.x),
+          d_gamma_inference(channel_shape(c)), d_beta_inference(channel_shape(c)) {
+        const Tensor<double> x = cast<double>(o.x), gamma = cast<double>(o.gamma), beta = cast<double>(o.beta),
+                             dy = cast<double>(o.dy);
+        cpu::batchnorm_forward_training(x, gamma, beta, c.momentum, c.epsilon, c.unbiased, moving_mean,
+                                        moving_variance, y, saved_mean, saved_inv_std);
+        cpu::batchnorm_forward_inference(x, gamma, beta, moving_mean, moving_variance, c.epsilon, y_inference);
+        cpu::batchnorm_backward_training(x, gamma, saved_mean, saved_inv_std, dy, &dx, &d_gamma, &d_beta);
+        cpu::batchnorm_backward_inference(x, gamma, moving_mean, moving_variance, c.epsilon, dy, &dx_inference,
+                                          &d_gamma_inference, &d_beta_inference);
+    }
+};
+
+template <typename T>
+void check_case(const Case& c, std::uint64_t seed) {
+    const Operands<T> o(c, seed);
+    const Reference expected(c, o);
+    const Tensor<T> x = to_device(o.x, Device::cuda), gamma = to_device(o.gamma, Device::cuda),
+                    beta = to_device(o.beta, Device::cuda), dy = to_device(o.dy, Device::cuda);
+    Tensor<T> moving_mean = to_device(o.moving_mean, Device::cuda);
+    Tensor<T> moving_variance = to_device(o.moving_variance, Device::cuda);
+    const T limit = static_cast<T>(tolerance<T>());
+
+    Tensor<T> y = poisoned_on_device<T>(c.x), saved_mean = poisoned_on_device<T>(channel_shape(c)),
+              saved_inv_std = poisoned_on_device<T>(channel_shape(c));
+    backend::batchnorm_forward_training(x, gamma, beta, c.momentum, c.epsilon, c.unbiased, moving_mean,
+                                        moving_variance, y, saved_mean, saved_inv_std);
+    CHECK(relative_difference(y, expected.y) < limit);
+    CHECK(relative_difference(saved_mean, expected.saved_mean) < limit);
+    CHECK(relative_difference(saved_inv_std, expected.saved_inv_std) < limit);
+    CHECK(relative_difference(moving_mean, expected.moving_mean) < limit);
+    CHECK(relative_difference(moving_variance, expected.moving_variance) < limit);
+
+    Tensor<T> y_inference = poisoned_on_device<T>(c.x);
+    backend::batchnorm_forward_inference(x, gamma, beta, moving_mean, moving_variance, c.epsilon, y_inference);
+    CHECK(relative_difference(y_inference, expected.y_inference) < limit);
+
+    // The backwards get the CPU's statistics, so that they are compared alone.
+    const Tensor<T> cpu_saved_mean = to_device(cast<T>(expected.saved_mean), Device::cuda);
+    const Tensor<T> cpu_saved_inv_std = to_device(cast<T>(expected.saved_inv_std), Device::cuda);
+    Tensor<T> dx = poisoned_on_device<T>(c.x), d_gamma = poisoned_on_device<T>(channel_shape(c)),
+              d_beta = poisoned_on_device<T>(channel_shape(c));
+    backend::batchnorm_backward_training(x, gamma, cpu_saved_mean, cpu_saved_inv_std, dy, &dx, &d_gamma, &d_beta);
+    CHECK(relative_difference(dx, expected.dx) < limit);
+    CHECK(relative_difference(d_gamma, expected.d_gamma) < limit);
+    CHECK(relative_difference(d_beta, expected.d_beta) < limit);
+
+    const Tensor<T> cpu_moving_mean = to_device(cast<T>(expected.moving_mean), Device::cuda);
+    const Tensor<T> cpu_moving_variance = to_device(cast<T>(expected.moving_variance), Device::cuda);
+    Tensor<T> dx_inference = poisoned_on_device<T>(c.x), d_gamma_inference = poisoned_on_device<T>(channel_shape(c)),
+              d_beta_inference = poisoned_on_device<T>(channel_shape(c));
+    backend::batchnorm_backward_inference(x, gamma, cpu_moving_mean, cpu_moving_variance, c.epsilon, dy,
+                                          &dx_inference, &d_gamma_inference, &d_beta_inference);
+    CHECK(relative_difference(dx_inference, expected.dx_inference) < limit);
+    CHECK(relative_difference(d_gamma_inference, expected.d_gamma_inference) < limit);
+    CHECK(relative_difference(d_beta_inference, expected.d_beta_inference) < limit);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("batchnorm on cuda matches the cpu kernels", "[cuda][batchnorm]", float, double) {
+    const std::uint64_t seed = fresh_seed();
+    for (const Case& c : kCases) {
+        CAPTURE(c.name, seed);
+        check_case<TestType>(c, seed);
+        check_case<TestType>(c, seed + 100);  // scratch buffers reused
+    }
+}
+
+TEST_CASE("batchnorm on cuda follows the unbiased_moving_variance argument", "[cuda][batchnorm]") {
+    // The same 4-D input with either correction: the moving variances differ
+    // by the batch term's m / (m - 1), and each matches the CPU's.
+    const std::uint64_t seed = fresh_seed();
+    CAPTURE(seed);
+    for (const bool unbiased : {true, false}) {
+        CAPTURE(unbiased);
+        const Case c{"4-D", Shape{2, 3, 3, 4}, 0.5, 1e-3, unbiased};
+        check_case<double>(c, seed);
+    }
+}
+
+TEST_CASE("batchnorm backwards on cuda compute only the gradients asked for", "[cuda][batchnorm]") {
+    const std::uint64_t seed = fresh_seed();
+    const Case& c = kCases[0];
+    CAPTURE(c.name, seed);
+    const Operands<float> o(c, seed);
+    const Reference expected(c, o);
+    const Tensor<float> x = to_device(o.x, Device::cuda), gamma = to_device(o.gamma, Device::cuda),
+                        dy = to_device(o.dy, Device::cuda);
+    const Tensor<float> saved_mean = to_device(cast<float>(expected.saved_mean), Device::cuda);
+    const Tensor<float> saved_inv_std = to_device(cast<float>(expected.saved_inv_std), Device::cuda);
+    const Tensor<float> moving_mean = to_device(cast<float>(expected.moving_mean), Device::cuda);
+    const Tensor<float> moving_variance = to_device(cast<float>(expected.moving_variance), Device::cuda);
+    for (const bool training : {true, false}) {
+        for (int wanted = 0; wanted < 8; ++wanted) {
+            CAPTURE(training, wanted);
+            Tensor<float> dx = poisoned_on_device<float>(c.x), dg = poisoned_on_device<float>(channel_shape(c)),
+                          db = poisoned_on_device<float>(channel_shape(c));
+            Tensor<float>* dx_wanted = wanted & 1 ? &dx : nullptr;
+            Tensor<float>* dg_wanted = wanted & 2 ? &dg : nullptr;
+            Tensor<float>* db_wanted = wanted & 4 ? &db : nullptr;
+            if (training)
+                cuda::batchnorm_backward_training(x, gamma, saved_mean, saved_inv_std, dy, dx_wanted, dg_wanted,
+                                                  db_wanted);
+            else
+                cuda::batchnorm_backward_inference(x, gamma, moving_mean, moving_variance, c.epsilon, dy, dx_wanted,
+                                                   dg_wanted, db_wanted);
+            const Tensor<double>& dx_expected = training ? expected.dx : expected.dx_inference;
+            const Tensor<double>& dg_expected = training ? expected.d_gamma : expected.d_gamma_inference;
+            const Tensor<double>& db_expected = training ? expected.d_beta : expected.d_beta_inference;
+            if (wanted & 1) CHECK(relative_difference(dx, dx_expected) < tolerance<float>());
+            if (wanted & 2) CHECK(relative_difference(dg, dg_expected) < tolerance<float>());
+            if (wanted & 4) CHECK(relative_difference(db, db_expected) < tolerance<float>());
+            if (!(wanted & 1)) CHECK(std::isnan(cast<double>(dx).to_vector()[0]));
+            if (!(wanted & 2)) CHECK(std::isnan(cast<double>(dg).to_vector()[0]));
+            if (!(wanted & 4)) CHECK(std::isnan(cast<double>(db).to_vector()[0]));
+        }
+    }
+}
+
+TEST_CASE("batchnorm on cuda works on channel slices and in place", "[cuda][batchnorm]") {
+    const std::uint64_t seed = fresh_seed();
+    const Case& c = kCases[0];
+    CAPTURE(c.name, seed);
+    const Operands<float> o(c, seed);
+    const Reference expected(c, o);
+    const Index channels = c.x[3];
+    const Shape wide{c.x[0], c.x[1], c.x[2], channels + 3};
+    const Tensor<float> gamma = to_device(o.gamma, Device::cuda), beta = to_device(o.beta, Device::cuda);
+
+    // x at channels 1.. of a wider buffer, y at 2.. of another, pre-filled with -7.
+    const Tensor<float> x_wide_host = random_tensor<float>(wide, seed + 7);
+    x_wide_host.channels(1, 1 + channels).copy_from(o.x);
+    const Tensor<float> x_wide = to_device(x_wide_host, Device::cuda);
+    const Tensor<float> x = x_wide.channels(1, 1 + channels);
+    Tensor<float> y_wide = to_device(Tensor<float>(wide, -7.f), Device::cuda);
+    Tensor<float> y = y_wide.channels(2, 2 + channels);
+    Tensor<float> moving_mean = to_device(o.moving_mean, Device::cuda);
+    Tensor<float> moving_variance = to_device(o.moving_variance, Device::cuda);
+    Tensor<float> saved_mean = poisoned_on_device<float>(Shape{channels});
+    Tensor<float> saved_inv_std = poisoned_on_device<float>(Shape{channels});
+    cuda::batchnorm_forward_training(x, gamma, beta, c.momentum, c.epsilon, c.unbiased, moving_mean, moving_variance,
+                                     y, saved_mean, saved_inv_std);
+    CHECK(relative_difference(y, expected.y) < tolerance<float>());
+    CHECK(relative_difference(moving_variance, expected.moving_variance) < tolerance<float>());
+    const Tensor<float> y_host = to_device(y_wide, Device::cpu);
+    const RowMatrix<float> ym = y_host.as_rows();
+    Index touched = 0;
+    for (Index r = 0; r < ym.rows; ++r)
+        for (Index ch = 0; ch < ym.cols; ++ch) touched += (ch < 2 || ch >= 2 + channels) && ym.row(r)[ch] != -7.f;
+    CHECK(touched == 0);
+
+    // In place on the slice: y = x (inference), then dx = dy (both backwards).
+    Tensor<float> in_place = x;
+    cuda::batchnorm_forward_inference(x, gamma, beta, to_device(cast<float>(expected.moving_mean), Device::cuda),
+                                      to_device(cast<float>(expected.moving_variance), Device::cuda), c.epsilon,
+                                      in_place);
+    CHECK(relative_difference(x, expected.y_inference) < tolerance<float>());
+
+    const Tensor<float> x_plain = to_device(o.x, Device::cuda);
+    Tensor<float> grad = to_device(o.dy, Device::cuda), d_gamma = poisoned_on_device<float>(Shape{channels});
+    cuda::batchnorm_backward_training(x_plain, gamma, to_device(cast<float>(expected.saved_mean), Device::cuda),
+                                      to_device(cast<float>(expected.saved_inv_std), Device::cuda), grad, &grad,
+                                      &d_gamma, nullptr);
+    CHECK(relative_difference(grad, expected.dx) < tolerance<float>());
+    CHECK(relative_difference(d_gamma, expected.d_gamma) < tolerance<float>());
+    grad = to_device(o.dy, Device::cuda);
+    cuda::batchnorm_backward_inference(x_plain, gamma, to_device(cast<float>(expected.moving_mean), Device::cuda),
+                                       to_device(cast<float>(expected.moving_variance), Device::cuda), c.epsilon, grad,
+                                       &grad, &d_gamma, nullptr);
+    CHECK(relative_difference(grad, expected.dx_inference) < tolerance<float>());
+    CHECK(relative_difference(d_gamma, expected.d_gamma_inference) < tolerance<float>());
+}
+
+TEST_CASE("batchnorm on cuda rejects cpu tensors, wrong shapes, bad parameters and mixed devices",
+          "[cuda][batchnorm]") {
+    const Tensor<float> x_cpu = random_tensor<float>(Shape{2, 3, 3, 4}, 1);
+    const Tensor<float> x = to_device(x_cpu, Device::cuda);
+    const Tensor<float> ones = to_device(Tensor<float>(Shape{4}, 1.f), Device::cuda);
+    Tensor<float> mm = to_device(Tensor<float>(Shape{4}), Device::cuda);
+    Tensor<float> mv = to_device(Tensor<float>(Shape{4}, 1.f), Device::cuda);
+    Tensor<float> y = to_device(Tensor<float>(Shape{2, 3, 3, 4}), Device::cuda);
+    Tensor<float> sm = to_device(Tensor<float>(Shape{4}), Device::cuda);
+    Tensor<float> si = to_device(Tensor<float>(Shape{4}, 1.f), Device::cuda);
+    const auto train = [&](const Tensor<float>& input, const Tensor<float>& gamma, double momentum, double epsilon,
+                           Tensor<float>& output) {
+        cuda::batchnorm_forward_training(input, gamma, ones, momentum, epsilon, true, mm, mv, output, sm, si);
+    };
+
+    CHECK_THROWS_WITH(train(x_cpu, ones, 0.99, 1e-3, y),
+                      Catch::Contains("cuda::batchnorm_forward_training: input of shape (2, 3, 3, 4) is on cpu"));
+    const Tensor<float> gamma_wrong = to_device(Tensor<float>(Shape{3}), Device::cuda);
+    CHECK_THROWS_WITH(train(x, gamma_wrong, 0.99, 1e-3, y),
+                      Catch::Contains("cuda::batchnorm_forward_training: gamma has shape (3), expected (4)"));
+    CHECK_THROWS_WITH(train(x, ones, 1.5, 1e-3, y),
+                      Catch::Contains("cuda::batchnorm_forward_training: momentum 1.5 is outside [0, 1]"));
+    CHECK_THROWS_WITH(train(x, ones, 0.99, 0.0, y),
+                      Catch::Contains("cuda::batchnorm_forward_training: epsilon 0 must be positive"));
+    const Tensor<float> empty = to_device(Tensor<float>(Shape{0, 4}), Device::cuda);
+    Tensor<float> empty_y = to_device(Tensor<float>(Shape{0, 4}), Device::cuda);
+    CHECK_THROWS_WITH(train(empty, ones, 0.99, 1e-3, empty_y),
+                      Catch::Contains("cuda::batchnorm_forward_training: input of shape (0, 4) has no values"));
+    const Tensor<float> vector = to_device(Tensor<float>(Shape{4}), Device::cuda);
+    Tensor<float> vector_y = to_device(Tensor<float>(Shape{4}), Device::cuda);
+    CHECK_THROWS_WITH(train(vector, ones, 0.99, 1e-3, vector_y),
+                      Catch::Contains("cuda::batchnorm_forward_training: input must have a batch axis and a channel "
+                                      "axis, got shape (4)"));
+    Tensor<float> y_wrong = to_device(Tensor<float>(Shape{2, 3, 3, 5}), Device::cuda);
+    CHECK_THROWS_WITH(train(x, ones, 0.99, 1e-3, y_wrong),
+                      Catch::Contains("cuda::batchnorm_forward_training: output has shape (2, 3, 3, 5), expected "
+                                      "(2, 3, 3, 4)"));
+    // Every other element of an 8-element buffer: a (4) view that is not contiguous.
+    const Tensor<float> eight = to_device(Tensor<float>(Shape{8}, 1.f), Device::cuda);
+    const Tensor<float> strided(eight.storage(), 0, Shape{4}, Shape{2});
+    CHECK_THROWS_WITH(train(x, strided, 0.99, 1e-3, y),
+                      Catch::Contains("cuda::batchnorm_forward_training: gamma of shape (4) with strides (2) must be "
+                                      "contiguous"));
+
+    CHECK_THROWS_WITH(
+        cuda::batchnorm_forward_inference(x, ones, ones, mm, gamma_wrong, 1e-3, y),
+        Catch::Contains("cuda::batchnorm_forward_inference: moving variance has shape (3), expected (4)"));
+    CHECK_THROWS_WITH(cuda::batchnorm_backward_inference(x, ones, mm, mv, -1.0, y, &y, nullptr, nullptr),
+                      Catch::Contains("cuda::batchnorm_backward_inference: epsilon -1 must be positive"));
+    CHECK_THROWS_WITH(
+        cuda::batchnorm_backward_training(x, ones, sm, si, y_wrong, nullptr, nullptr, nullptr),
+        Catch::Contains("cuda::batchnorm_backward_training: output gradient has shape (2, 3, 3, 5), expected "
+                        "(2, 3, 3, 4)"));
+    Tensor<float> d_gamma_wrong = to_device(Tensor<float>(Shape{5}), Device::cuda);
+    CHECK_THROWS_WITH(
+        cuda::batchnorm_backward_training(x, ones, sm, si, y, nullptr, &d_gamma_wrong, nullptr),
+        Catch::Contains("cuda::batchnorm_backward_training: gamma gradient has shape (5), expected (4)"));
+
+    Tensor<float> y_cpu(Shape{2, 3, 3, 4});
+    CHECK_THROWS_WITH(
+        backend::batchnorm_forward_inference(x, ones, ones, mm, mv, 1e-3, y_cpu),
+        Catch::Contains("batchnorm_forward_inference: input is on cuda but output is on cpu"));
+    Tensor<float> d_beta_cpu(Shape{4});
+    CHECK_THROWS_WITH(
+        backend::batchnorm_backward_training(x, ones, sm, si, y, nullptr, nullptr, &d_beta_cpu),
+        Catch::Contains("batchnorm_backward_training: input is on cuda but beta gradient is on cpu"));
+}
