@@ -190,15 +190,18 @@ TEST_CASE("conv2d_forward matches a reference loop", "[kernels][conv2d]") {
 }
 
 TEST_CASE("conv2d_forward with a fused relu is relu of the reference", "[kernels][conv2d]") {
-    // An im2col case over several tiles, a pointwise case, and a slice output.
+    // An im2col case over several tiles, a pointwise case, a Winograd case.
     const std::vector<Case> cases = {
         {Shape{2, 23, 19, 3}, 3, 3, 5, {1, 1, same}},
+        {Shape{2, 19, 21, 16}, 3, 3, 16, {1, 1, same}},  // 60 tiles of 4x4: Winograd
         {Shape{3, 6, 5, 4}, 1, 1, 5, {1, 1, valid}},
         {Shape{1, 9, 8, 2}, 5, 5, 3, {2, 2, same}},
     };
     std::uint64_t seed = 700;
     for (const Case& c : cases) {
         CAPTURE(c.x, c.kernel_h, c.kernel_w, padding_name(c.params.padding));
+        const Shape w_shape{c.kernel_h, c.kernel_w, c.x[3], c.filters};
+        CAPTURE(cpu::detail::winograd_pays_forward(cpu::detail::conv2d_dims(c.x, w_shape, c.params, "test")));
         const auto x = random_tensor<double>(c.x, ++seed);
         const auto w = random_tensor<double>(Shape{c.kernel_h, c.kernel_w, c.x[3], c.filters}, ++seed);
         const auto b = random_tensor<double>(Shape{c.filters}, ++seed);

@@ -16,7 +16,11 @@
 // rows: no im2col, no copy. Otherwise the column matrix is never built whole:
 // the output pixels are cut into tiles (conv2d_tile_pixels), and each thread
 // im2cols one tile into its own buffer, multiplies, and goes on to its next.
-// Eigen runs serially inside those parallel regions.
+// gemm runs serially inside those parallel regions.
+// 3x3 stride-1 layers wide enough to gain (winograd_pays_forward /
+// winograd_pays_input_gradient, measured) take Winograd F(4x4, 3x3) for the
+// forward and the input gradient instead (winograd.hpp); the weights
+// gradient always takes im2col + GEMM.
 //
 // x, y, dy and dx may be channel slices of wider NHWC buffers (RowMatrix with
 // ld > cols): a DenseNet layer reads the first c channels of its block's
@@ -30,52 +34,15 @@
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/conv2d_dims.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 #include "bcnn/kernels/cpu/im2col.hpp"
+#include "bcnn/kernels/cpu/winograd.hpp"
 #include "bcnn/kernels/cpu/window.hpp"
 
 namespace bcnn {
 namespace cpu {
 namespace detail {
-
-// Extents of one convolution, checked.
-struct Conv2DDims {
-    Index batch = 0, channels = 0, filters = 0;
-    Window2D window;
-    WindowGeometry geometry;
-    // Output pixels: the rows of every GEMM.
-    Index pixels() const { return batch * geometry.out_h * geometry.out_w; }
-    // Length of a column-matrix row, KH * KW * C: the GEMM depth.
-    Index patch() const { return window.kernel_h * window.kernel_w * channels; }
-    bool pointwise() const {
-        return window.kernel_h == 1 && window.kernel_w == 1 && window.stride_h == 1 && window.stride_w == 1;
-    }
-    Shape output_shape() const { return Shape{batch, geometry.out_h, geometry.out_w, filters}; }
-};
-
-inline Conv2DDims conv2d_dims(const Shape& x, const Shape& weights, const ConvParams& params, const char* op) {
-    BCNN_CHECK(x.rank() == 4, op << ": input must be NHWC (N, H, W, C), got shape " << x);
-    BCNN_CHECK(weights.rank() == 4, op << ": weights must be (KH, KW, C, K), got shape " << weights);
-    BCNN_CHECK(weights.numel() > 0, op << ": weights " << weights << " have an empty axis");
-    BCNN_CHECK(weights[2] == x[3], op << ": weights " << weights << " expect " << weights[2]
-                                      << " input channels, input " << x << " has " << x[3]);
-    Conv2DDims d;
-    d.batch = x[0];
-    d.channels = x[3];
-    d.filters = weights[3];
-    d.window = conv_window(weights[0], weights[1], params);
-    d.geometry = window_geometry(x[1], x[2], d.window, op);
-    return d;
-}
-
-template <typename T>
-Conv2DDims checked_conv2d_dims(const Tensor<T>& x, const Tensor<T>& weights, const ConvParams& params,
-                               const char* op) {
-    require_rank(x, 4, op, "input");
-    require_rank(weights, 4, op, "weights");
-    require_contiguous(weights, op, "weights");
-    return conv2d_dims(x.shape(), weights.shape(), params, op);
-}
 
 // Tile size. A tile's columns (tile x KH*KW*C) are written by im2col and read
 // straight back by its GEMM; 512 KiB keeps them in a core's L2 (1-2 MiB on
@@ -252,6 +219,10 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
     if (d.pixels() == 0) return;
     const RowMatrix<T> xm = x.as_rows("conv2d_forward input"), ym = y.as_rows("conv2d_forward output");
     const T* b = bias ? bias->as_rows("conv2d_forward bias").data : nullptr;
+    if (detail::winograd_pays_forward(d)) {
+        detail::conv2d_winograd_forward(d, xm, weights.data(), b, ym, activation);
+        return;
+    }
     const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
     parallel_chunks(tiles.count(), num_threads(), [&](int, Index first_tile, Index last_tile) {
         detail::ColumnTiles<T> columns(d, xm, tiles.size);
@@ -292,7 +263,12 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
     if (d_weights)
         detail::conv2d_weights_gradient(d, tiles, x.as_rows("conv2d_backward input"), dym, d_weights->data());
-    if (dx) detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dx->as_rows("conv2d_backward input gradient"));
+    if (!dx) return;
+    const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
+    if (detail::winograd_pays_input_gradient(d))
+        detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
+    else
+        detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dxm);
 }
 
 }  // namespace cpu

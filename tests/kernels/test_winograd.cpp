@@ -1,0 +1,358 @@
+// Winograd F(4x4, 3x3) convolution: forward and input gradient against
+// nested-loop references over many shapes, float accuracy, finite
+// differences, channel slices, agreement with the im2col path on real layer
+// shapes, the applicability rule and its error message.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <bcnn/kernels/cpu/conv2d.hpp>
+#include <bcnn/kernels/cpu/winograd.hpp>
+
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace bcnn;
+using bcnn::testing::max_abs_diff;
+using bcnn::testing::random_tensor;
+
+namespace {
+
+const Padding same = Padding::same, valid = Padding::valid;
+
+// Largest error of a float Winograd result relative to the output's scale
+// (max |y|): see "winograd in float matches the double reference".
+const double kFloatTolerance = 2e-5;
+
+// Padding before the first input along one axis for a 3x3 stride-1 kernel,
+// as Keras documents it: 'same' pads 2 in total, 1 before; 'valid' none.
+Index pad_before(Padding padding) { return padding == same ? 1 : 0; }
+Index out_extent(Index in, Padding padding) { return padding == same ? in : in - 2; }
+
+// Calls f(y_index, x_index, w_index) for every product x * w of the
+// convolution whose input pixel lies in the image (flat, contiguous indices).
+template <typename F>
+void for_each_term(const Shape& x, Index filters, Padding padding, F f) {
+    const Index in_h = x[1], in_w = x[2], channels = x[3], pad = pad_before(padding);
+    const Index out_h = out_extent(in_h, padding), out_w = out_extent(in_w, padding);
+    for (Index n = 0; n < x[0]; ++n)
+        for (Index oh = 0; oh < out_h; ++oh)
+            for (Index ow = 0; ow < out_w; ++ow)
+                for (Index kh = 0; kh < 3; ++kh)
+                    for (Index kw = 0; kw < 3; ++kw) {
+                        const Index ih = oh - pad + kh, iw = ow - pad + kw;
+                        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
+                        const Index y_pixel = (n * out_h + oh) * out_w + ow, x_pixel = (n * in_h + ih) * in_w + iw;
+                        for (Index c = 0; c < channels; ++c)
+                            for (Index k = 0; k < filters; ++k)
+                                f(y_pixel * filters + k, x_pixel * channels + c,
+                                  ((kh * 3 + kw) * channels + c) * filters + k);
+                    }
+}
+
+Shape output_shape(const Shape& x, Index filters, Padding padding) {
+    return Shape{x[0], out_extent(x[1], padding), out_extent(x[2], padding), filters};
+}
+
+Tensor<double> reference_forward(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* b,
+                                 Padding padding) {
+    const Index filters = w.dim(3);
+    Tensor<double> y(output_shape(x.shape(), filters, padding));
+    const Tensor<double> xc = x.clone(), wc = w.clone();
+    const double *xd = xc.data(), *wd = wc.data();
+    double* yd = y.data();
+    for_each_term(x.shape(), filters, padding, [&](Index yi, Index xi, Index wi) { yd[yi] += xd[xi] * wd[wi]; });
+    if (b)
+        for (Index i = 0; i < y.numel(); ++i) yd[i] += (*b)(i % filters);
+    return y;
+}
+
+// The adjoint of reference_forward in x: d/dx of sum(y .* dy).
+Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w, const Tensor<double>& dy,
+                                        Padding padding) {
+    Tensor<double> dx(x);
+    const Tensor<double> wc = w.clone(), dyc = dy.clone();
+    const double *wd = wc.data(), *dyd = dyc.data();
+    double* dxd = dx.data();
+    for_each_term(x, w.dim(3), padding, [&](Index yi, Index xi, Index wi) { dxd[xi] += dyd[yi] * wd[wi]; });
+    return dx;
+}
+
+cpu::detail::Conv2DDims dims(const Shape& x, const Shape& w, Padding padding) {
+    return cpu::detail::conv2d_dims(x, w, ConvParams{1, 1, padding}, "test");
+}
+
+template <typename T>
+void winograd_forward(const Tensor<T>& x, const Tensor<T>& w, OptionalInput<T> b, Padding padding, Tensor<T>& y) {
+    cpu::detail::conv2d_winograd_forward(dims(x.shape(), w.shape(), padding), x.as_rows(), w.data(),
+                                         b ? b->data() : nullptr, y.as_rows());
+}
+
+template <typename T>
+Tensor<T> winograd_forward(const Tensor<T>& x, const Tensor<T>& w, OptionalInput<T> b, Padding padding) {
+    Tensor<T> y = Tensor<T>::uninitialized(output_shape(x.shape(), w.dim(3), padding));
+    winograd_forward(x, w, b, padding, y);
+    return y;
+}
+
+template <typename T>
+void winograd_input_gradient(const Tensor<T>& w, const Tensor<T>& dy, Padding padding, Tensor<T>& dx) {
+    cpu::detail::conv2d_winograd_input_gradient(dims(dx.shape(), w.shape(), padding), dy.as_rows(), w.data(),
+                                                dx.as_rows());
+}
+
+template <typename T>
+Tensor<T> winograd_input_gradient(const Shape& x, const Tensor<T>& w, const Tensor<T>& dy, Padding padding) {
+    Tensor<T> dx = Tensor<T>::uninitialized(x);
+    winograd_input_gradient(w, dy, padding, dx);
+    return dx;
+}
+
+template <typename To, typename From>
+Tensor<To> converted(const Tensor<From>& t) {
+    const std::vector<From> values = t.to_vector();
+    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
+}
+
+double max_abs(const Tensor<double>& t) {
+    double m = 0;
+    for (double v : t.to_vector()) m = std::max(m, std::abs(v));
+    return m;
+}
+
+bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
+    const std::vector<double> av = a.to_vector(), bv = b.to_vector();
+    return a.shape() == b.shape() && std::memcmp(av.data(), bv.data(), av.size() * sizeof(double)) == 0;
+}
+
+class ThreadCount {
+public:
+    explicit ThreadCount(int threads) : saved_(num_threads()) { set_num_threads(threads); }
+    ~ThreadCount() { set_num_threads(saved_); }
+
+private:
+    int saved_;
+};
+
+struct Case {
+    Shape x;
+    Index filters;
+    Padding padding;
+    bool bias;
+};
+
+// Odd and tiny extents (partial and single tiles), C and K in {1, 3, 17},
+// batch 1 to 3, both paddings, with and without bias.
+std::vector<Case> shape_cases() {
+    const Index extents[] = {1, 2, 3, 5, 7, 9, 13, 37};
+    const Index widths[] = {1, 3, 17};
+    std::vector<Case> cases;
+    int i = 0;
+    for (Index h : extents)
+        for (Index w : {extents[(i + 3) % 8], h}) {
+            for (Padding padding : {same, valid}) {
+                if (padding == valid && (h < 3 || w < 3)) continue;
+                const Index batch = 1 + i % 3, channels = widths[i % 3], filters = widths[(i / 3 + i) % 3];
+                cases.push_back({Shape{batch, h, w, channels}, filters, padding, i % 2 == 0});
+                ++i;
+            }
+            ++i;
+        }
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("winograd applies to 3x3 stride-1 convolutions only", "[kernels][winograd]") {
+    const Shape x{2, 9, 9, 32};
+    CHECK(cpu::detail::winograd_applicable(dims(x, Shape{3, 3, 32, 32}, same)));
+    CHECK(cpu::detail::winograd_applicable(dims(x, Shape{3, 3, 32, 32}, valid)));
+    CHECK_FALSE(cpu::detail::winograd_applicable(dims(x, Shape{1, 1, 32, 32}, same)));
+    CHECK_FALSE(cpu::detail::winograd_applicable(dims(x, Shape{5, 5, 32, 32}, same)));
+    CHECK_FALSE(cpu::detail::winograd_applicable(dims(x, Shape{3, 1, 32, 32}, same)));
+    const auto strided = cpu::detail::conv2d_dims(x, Shape{3, 3, 32, 32}, ConvParams{2, 1, same}, "test");
+    CHECK_FALSE(cpu::detail::winograd_applicable(strided));
+    CHECK_FALSE(cpu::detail::winograd_pays_forward(strided));
+    CHECK_FALSE(cpu::detail::winograd_pays_input_gradient(strided));
+    // The measured rules (winograd.hpp): C, K >= 16, enough tiles, and for the
+    // forward at least half of the tiles' outputs inside the image.
+    const auto pays = [](const Shape& input, Index filters) {
+        const auto d = dims(input, Shape{3, 3, input[3], filters}, same);
+        return std::make_pair(cpu::detail::winograd_pays_forward(d), cpu::detail::winograd_pays_input_gradient(d));
+    };
+    CHECK(pays(Shape{32, 37, 37, 64}, 64) == std::make_pair(true, true));
+    CHECK(pays(Shape{32, 150, 150, 16}, 16) == std::make_pair(true, true));
+    CHECK(pays(Shape{32, 150, 150, 3}, 16) == std::make_pair(false, false));
+    CHECK(pays(Shape{32, 150, 150, 16}, 8) == std::make_pair(false, false));
+    CHECK(pays(Shape{32, 4, 4, 512}, 512) == std::make_pair(true, true));     // 32 tiles, all outputs used
+    CHECK(pays(Shape{32, 5, 5, 256}, 256) == std::make_pair(false, true));    // 25 of 64 outputs used
+    CHECK(pays(Shape{32, 9, 9, 512}, 512) == std::make_pair(true, true));     // 81 of 144
+    CHECK(pays(Shape{32, 18, 18, 512}, 512) == std::make_pair(true, true));   // 324 of 400
+    CHECK(pays(Shape{2, 16, 16, 512}, 512) == std::make_pair(true, true));    // 32 tiles
+    CHECK(pays(Shape{1, 16, 16, 512}, 512) == std::make_pair(false, true));   // 16 tiles
+    CHECK(pays(Shape{1, 9, 9, 512}, 512) == std::make_pair(false, false));    // 9 tiles
+
+    const Tensor<double> xt(Shape{1, 5, 5, 2}), w(Shape{5, 5, 2, 3});
+    Tensor<double> y(Shape{1, 5, 5, 3});
+    CHECK_THROWS_WITH(winograd_forward(xt, w, nullptr, same, y),
+                      Catch::Contains("conv2d_winograd_forward: needs a 3x3 kernel with stride 1, got kernel 5x5"));
+    Tensor<double> dx(xt.shape());
+    CHECK_THROWS_WITH(winograd_input_gradient(w, y, same, dx),
+                      Catch::Contains("conv2d_winograd_input_gradient: needs a 3x3 kernel with stride 1, got kernel 5x5"));
+}
+
+TEST_CASE("winograd forward and input gradient match reference loops", "[kernels][winograd]") {
+    std::uint64_t seed = 1000;
+    const std::vector<Case> cases = shape_cases();
+    REQUIRE(cases.size() >= 20);
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding), c.bias);
+        const auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        const Tensor<double>* bias = c.bias ? &b : nullptr;
+        const Tensor<double> y = winograd_forward(x, w, bias, c.padding);
+        const Tensor<double> expected = reference_forward(x, w, bias, c.padding);
+        CHECK(max_abs_diff(y, expected) < 1e-12 * std::max(1.0, max_abs(expected)));
+
+        const auto dy = random_tensor<double>(y.shape(), ++seed);
+        const Tensor<double> dx = winograd_input_gradient(x.shape(), w, dy, c.padding);
+        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), w, dy, c.padding);
+        CHECK(max_abs_diff(dx, expected_dx) < 1e-12 * std::max(1.0, max_abs(expected_dx)));
+    }
+}
+
+TEST_CASE("winograd in float matches the double reference", "[kernels][winograd]") {
+    // The transforms multiply values by up to 32 before the 36 GEMMs and divide
+    // by up to 24 in the kernel transform, so float loses a few more bits than
+    // a direct 9 * C term dot product (~1e-7 of the output scale here).
+    // Measured: max error / max |y| 3.6e-6 to 6.2e-6 (forward) and 3.9e-6 to
+    // 4.4e-6 (input gradient) on these shapes; against float im2col on the real
+    // layers below 2.9e-6 (C = 3) to 1.2e-5 (C = K = 256). Tolerance: 2e-5.
+    const double tolerance = kFloatTolerance;
+    const std::vector<Case> cases = {{Shape{2, 37, 29, 17}, 33, same, true},
+                                     {Shape{1, 13, 18, 64}, 48, valid, false},
+                                     {Shape{2, 9, 9, 128}, 32, same, true}};
+    std::uint64_t seed = 2000;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<float>(c.x, ++seed);
+        const auto w = random_tensor<float>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<float>(Shape{c.filters}, ++seed);
+        const Tensor<float>* bias = c.bias ? &b : nullptr;
+        const Tensor<double> xd = converted<double>(x), wd = converted<double>(w), bd = converted<double>(b);
+        const Tensor<double> expected = reference_forward(xd, wd, c.bias ? &bd : nullptr, c.padding);
+        const double forward_error =
+            max_abs_diff(converted<double>(winograd_forward(x, w, bias, c.padding)), expected) / max_abs(expected);
+        CAPTURE(forward_error);
+        CHECK(forward_error < tolerance);
+
+        const auto dy = random_tensor<float>(expected.shape(), ++seed);
+        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), wd, converted<double>(dy), c.padding);
+        const double gradient_error =
+            max_abs_diff(converted<double>(winograd_input_gradient(x.shape(), w, dy, c.padding)), expected_dx) /
+            max_abs(expected_dx);
+        CAPTURE(gradient_error);
+        CHECK(gradient_error < tolerance);
+    }
+}
+
+TEST_CASE("winograd input gradient matches finite differences", "[kernels][winograd][gradcheck]") {
+    const std::vector<Case> cases = {{Shape{2, 5, 6, 3}, 2, same, true},
+                                     {Shape{1, 7, 9, 2}, 3, valid, false},
+                                     {Shape{1, 2, 1, 3}, 2, same, true}};
+    std::uint64_t seed = 3000;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        auto run = [&] { return winograd_forward(x, w, c.bias ? &b : nullptr, c.padding); };
+        const auto upstream = random_tensor<double>(run().shape(), ++seed);
+        const Tensor<double> dx = winograd_input_gradient(x.shape(), w, upstream, c.padding);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, run, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("winograd reads and writes channel slices of wider buffers", "[kernels][winograd]") {
+    const double sentinel = -7.0;
+    for (Padding padding : {same, valid}) {
+        CAPTURE(padding_name(padding));
+        const Index channels = 5, filters = 6;
+        const Shape xs{2, 11, 9, channels};
+        // x: channels [2, 7) of a 10-channel buffer.
+        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, 4000);
+        const Tensor<double> x = wide_x.channels(2, 2 + channels);
+        const auto w = random_tensor<double>(Shape{3, 3, channels, filters}, 4001);
+        const auto b = random_tensor<double>(Shape{filters}, 4002);
+        const Shape ys = output_shape(xs, filters, padding);
+
+        // y: channels [3, 9) of an 11-channel buffer; the rest stays untouched.
+        Tensor<double> wide_y(Shape{ys[0], ys[1], ys[2], filters + 5}, sentinel);
+        Tensor<double> y = wide_y.channels(3, 3 + filters);
+        winograd_forward(x, w, &b, padding, y);
+        CHECK(max_abs_diff(y, reference_forward(x.clone(), w, &b, padding)) < 1e-12);
+        for (Index r = 0; r < ys[0] * ys[1] * ys[2]; ++r)
+            for (Index k : {Index(0), Index(1), Index(2), filters + 3, filters + 4})
+                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
+
+        // dy: channels [1, 7) of an 8-channel buffer; dx into channels [1, 6) of an 8-channel one.
+        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, 4003);
+        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
+        Tensor<double> wide_dx(Shape{xs[0], xs[1], xs[2], channels + 3}, sentinel);
+        Tensor<double> dx = wide_dx.channels(1, 1 + channels);
+        winograd_input_gradient(w, dy, padding, dx);
+        CHECK(max_abs_diff(dx, reference_input_gradient(xs, w, dy.clone(), padding)) < 1e-12);
+        for (Index r = 0; r < xs[0] * xs[1] * xs[2]; ++r)
+            for (Index k : {Index(0), channels + 1, channels + 2})
+                REQUIRE(wide_dx.data()[r * (channels + 3) + k] == sentinel);
+    }
+}
+
+TEST_CASE("winograd equals the im2col path on real layer shapes", "[kernels][winograd]") {
+    // (H, C, K) of the layers Winograd is meant for, 'same' padding, batch 1-2,
+    // in float as trained (double would make the test too slow): both paths
+    // against each other, to the float tolerance of the test above.
+    struct Layer {
+        Index batch, size, channels, filters;
+    };
+    const std::vector<Layer> layers = {{1, 150, 16, 16}, {2, 37, 64, 64},   {1, 37, 256, 256},
+                                       {2, 18, 128, 32}, {1, 148, 32, 32}, {1, 150, 3, 16}};
+    std::uint64_t seed = 5000;
+    for (const Layer& l : layers) {
+        CAPTURE(l.size, l.channels, l.filters);
+        const ConvParams params{1, 1, same};
+        const auto x = random_tensor<float>(Shape{l.batch, l.size, l.size, l.channels}, ++seed);
+        const auto w = random_tensor<float>(Shape{3, 3, l.channels, l.filters}, ++seed);
+        const auto b = random_tensor<float>(Shape{l.filters}, ++seed);
+        Tensor<float> expected(cpu::conv2d_output_shape(x.shape(), w.shape(), params));
+        cpu::conv2d_forward(x, w, &b, params, expected);
+        const double forward_error =
+            max_abs_diff(winograd_forward(x, w, &b, same), expected) / max_abs(converted<double>(expected));
+        CAPTURE(forward_error);
+        CHECK(forward_error < kFloatTolerance);
+
+        const auto dy = random_tensor<float>(expected.shape(), ++seed);
+        Tensor<float> expected_dx(x.shape());
+        cpu::conv2d_backward(x, w, dy, params, &expected_dx, nullptr, nullptr);
+        const double gradient_error = max_abs_diff(winograd_input_gradient(x.shape(), w, dy, same), expected_dx) /
+                                      max_abs(converted<double>(expected_dx));
+        CAPTURE(gradient_error);
+        CHECK(gradient_error < kFloatTolerance);
+    }
+}
+
+TEST_CASE("winograd results do not depend on timing", "[kernels][winograd]") {
+    const ThreadCount threads(3);
+    const auto x = random_tensor<double>(Shape{3, 21, 19, 24}, 6000), w = random_tensor<double>(Shape{3, 3, 24, 20}, 6001);
+    const auto dy = random_tensor<double>(Shape{3, 21, 19, 20}, 6002);
+    CHECK(bitwise_equal(winograd_forward(x, w, nullptr, same), winograd_forward(x, w, nullptr, same)));
+    CHECK(bitwise_equal(winograd_input_gradient(x.shape(), w, dy, same),
+                        winograd_input_gradient(x.shape(), w, dy, same)));
+    CHECK(max_abs_diff(winograd_forward(x, w, nullptr, same), reference_forward(x, w, nullptr, same)) < 1e-11);
+}
