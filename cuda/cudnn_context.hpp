@@ -51,8 +51,8 @@ enum class Scratch {
 
 // A convolution problem as far as algorithm choice goes: pass, data type,
 // TF32 permission, and the extents cuDNN sees (N, H, W, C, K, KH, KW, pad_h,
-// pad_w, stride_h, stride_w).
-using ConvKey = std::array<long long, 14>;
+// pad_w, stride_h, stride_w, groups).
+using ConvKey = std::array<long long, 15>;
 
 // The algorithm chosen for one ConvKey: its number (cudnnConvolution*Algo_t),
 // the math type to run it with and its workspace.

@@ -102,16 +102,21 @@ private:
     cudnnFilterDescriptor_t descriptor_ = nullptr;
 };
 
-// Cross-correlation (what Keras calls convolution), dilation 1, symmetric padding.
+// Cross-correlation (what Keras calls convolution), dilation 1, symmetric
+// padding; `groups` > 1 splits the channels into groups convolved separately
+// (groups = C: depthwise).
 class ConvolutionDescriptor {
 public:
     ConvolutionDescriptor(cudnnDataType_t type, Index pad_h, Index pad_w, Index stride_h, Index stride_w,
-                          const std::string& where)
+                          const std::string& where, Index groups = 1)
         : ConvolutionDescriptor(where) {
         BCNN_CUDA_CHECK(cudnnSetConvolution2dDescriptor(descriptor_, to_int(pad_h, where), to_int(pad_w, where),
                                                         to_int(stride_h, where), to_int(stride_w, where), 1, 1,
                                                         CUDNN_CROSS_CORRELATION, type),
                         where);
+        if (groups != 1)
+            BCNN_CUDA_CHECK(cudnnSetConvolutionGroupCount(descriptor_, to_int(groups, where)),
+                            where << " (" << groups << " groups)");
     }
     ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
     ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
