@@ -16,7 +16,9 @@
 // bcnn loads the converted weights into its own models (checking first that
 // the converter wrote them in the models' named_parameters() order), runs
 // them in inference (float32) on the same input, and compares each output y
-// with the reference's k: relative error max|y - k| / max|k| must be below 1e-4. Also
+// with the reference's k, twice: with im2col + GEMM only (relative error
+// max|y - k| / max|k| below 1e-4) and with the automatic choice, where Winograd
+// layers add float error (below 5e-4, see kMaxRelativeErrorAutomatic). Also
 // printed: the largest per-element relative error |y - k| / |k| among the
 // elements with |k| at least 1% of max|k|, and the forward times. Exit
 // status 0 when every comparison passes, 1 otherwise.
@@ -39,7 +41,17 @@ using namespace bcnn;
 
 namespace {
 
-constexpr double kMaxRelativeError = 1e-4;
+// Limits per convolution algorithm. gemm_only: float32 rounding of the same
+// sums in another order. automatic: Winograd F(4x4, 3x3) layers carry up to
+// ~1.2e-5 of their output's scale each (tests/kernels/test_winograd.cpp);
+// measured on DenseNet201 (98 such layers): 5.2e-5 on the backbone, 1.2e-4 on
+// the logits after the study head's BatchNorm amplifies it; 5e-4 leaves 4x.
+constexpr double kMaxRelativeErrorGemmOnly = 1e-4;
+constexpr double kMaxRelativeErrorAutomatic = 5e-4;
+
+double relative_error_limit(cpu::ConvAlgorithm algorithm) {
+    return algorithm == cpu::ConvAlgorithm::gemm_only ? kMaxRelativeErrorGemmOnly : kMaxRelativeErrorAutomatic;
+}
 
 // What differs between the compared models.
 struct ModelUnderTest {
@@ -74,7 +86,7 @@ std::function<void(const Tensor<float>&, Tensor<float>&)> preprocessing_of(const
 double max_or_nan(double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b); }
 
 // Prints one comparison; returns whether it passes.
-bool compare(const std::string& what, const Tensor<float>& ours, const Tensor<float>& keras) {
+bool compare(const std::string& what, const Tensor<float>& ours, const Tensor<float>& keras, double limit) {
     BCNN_CHECK(ours.shape() == keras.shape(),
                what << ": bcnn's output has shape " << ours.shape() << ", the reference's " << keras.shape());
     const std::vector<float> a = ours.to_vector(), b = keras.to_vector();
@@ -88,7 +100,7 @@ bool compare(const std::string& what, const Tensor<float>& ours, const Tensor<fl
         if (std::abs(double(b[i])) >= 0.01 * max_keras)
             max_element = max_or_nan(max_element, std::abs(double(a[i]) - double(b[i])) / std::abs(double(b[i])));
     const double relative = max_keras > 0 ? max_diff / max_keras : (max_diff > 0 ? INFINITY : 0.0);
-    const bool pass = max_keras > 0 && relative < kMaxRelativeError;
+    const bool pass = max_keras > 0 && relative < limit;
     std::printf("%-32s %-18s max|k| %-11.5g max|y-k| %-11.4g relative %-11.4g per-element %-11.4g %s\n", what.c_str(),
                 ours.shape().str().c_str(), max_keras, max_diff, relative, max_element, pass ? "ok" : "FAILED");
     return pass;
@@ -135,7 +147,8 @@ Tensor<float> timed_forward(const std::string& what, nn::Module<float>& model, c
 // The study's model on the backbone (Keras references only): its head alone
 // on Keras' backbone features, then the whole model on the preprocessed x.
 bool compare_study_model(const std::string& name, const std::string& dir, const ModelUnderTest& m,
-                         const io::SafetensorsFile& keras, const Tensor<float>& x, const std::string& backbone) {
+                         const io::SafetensorsFile& keras, const Tensor<float>& x, const std::string& backbone,
+                         double limit) {
     const Tensor<float> keras_logits = keras.tensor<float>("classifier_logits");
     const int classes = static_cast<int>(keras_logits.dim(1));
     auto classifier = m.classifier(classes, x.dim(1));
@@ -144,13 +157,13 @@ bool compare_study_model(const std::string& name, const std::string& dir, const 
     // backbone does not reach this comparison.
     Tensor<float> head = keras.tensor<float>("backbone_output");
     for (std::size_t i = 1; i < classifier->size(); ++i) head = classifier->at(i).forward(head, nn::Context{});
-    bool pass = compare("study head on Keras' " + backbone, head, keras_logits);
+    bool pass = compare("study head on Keras' " + backbone, head, keras_logits, limit);
     // The whole model. The head amplifies the backbone's float32 rounding
     // (BatchNorm brings small features to unit scale, noise included).
     const Tensor<float> logits = timed_forward("classifier", *classifier, x);
-    pass &= compare(backbone + " + study head logits", logits, keras_logits);
+    pass &= compare(backbone + " + study head logits", logits, keras_logits, limit);
     pass &= compare(backbone + " + study head softmax", softmax(logits),
-                    keras.tensor<float>("classifier_probabilities"));
+                    keras.tensor<float>("classifier_probabilities"), limit);
     return pass;
 }
 
@@ -169,17 +182,22 @@ int run(const std::string& name, const std::string& dir, const std::string& refe
 
     Tensor<float> x(pixels.shape());
     preprocessing_of(backbone_file, m)(pixels, x);
-    pass &= compare("preprocess_input", x, expected.tensor<float>("preprocessed"));
+    pass &= compare("preprocess_input", x, expected.tensor<float>("preprocessed"), kMaxRelativeErrorGemmOnly);
 
     auto backbone = m.backbone(pixels.dim(1));
     load_in_order(backbone_file, *backbone);
-    const Tensor<float> features = timed_forward(backbone->name(), *backbone, x);
-    pass &= compare(backbone->name() + " backbone", features, expected.tensor<float>("backbone_output"));
-    if (reference == "keras") pass &= compare_study_model(name, dir, m, expected, x, backbone->name());
+    for (const cpu::ConvAlgorithm algorithm : {cpu::ConvAlgorithm::gemm_only, cpu::ConvAlgorithm::automatic}) {
+        cpu::set_conv_algorithm(algorithm);
+        const double limit = relative_error_limit(algorithm);
+        std::printf("convolution algorithms: %s (relative error limit %g)\n", cpu::conv_algorithm_name(algorithm),
+                    limit);
+        const Tensor<float> features = timed_forward(backbone->name(), *backbone, x);
+        pass &= compare(backbone->name() + " backbone", features, expected.tensor<float>("backbone_output"), limit);
+        if (reference == "keras") pass &= compare_study_model(name, dir, m, expected, x, backbone->name(), limit);
+    }
 
-    std::printf("bcnn_vs_keras %s: %s (relative error limit %g)\n", name.c_str(),
-                !pass ? "MISMATCH" : reference == "keras" ? "bcnn matches Keras" : "bcnn matches torchvision",
-                kMaxRelativeError);
+    std::printf("bcnn_vs_keras %s: %s\n", name.c_str(),
+                !pass ? "MISMATCH" : reference == "keras" ? "bcnn matches Keras" : "bcnn matches torchvision");
     return pass ? 0 : 1;
 }
 

@@ -19,8 +19,9 @@
 // gemm runs serially inside those parallel regions.
 // 3x3 stride-1 layers wide enough to gain (winograd_pays_forward /
 // winograd_pays_input_gradient, measured) take Winograd F(4x4, 3x3) for the
-// forward and the input gradient instead (winograd.hpp); the weights
-// gradient always takes im2col + GEMM.
+// forward and the input gradient instead (winograd.hpp), unless
+// set_conv_algorithm(ConvAlgorithm::gemm_only) (conv_algorithm.hpp); the
+// weights gradient always takes im2col + GEMM.
 //
 // x, y, dy and dx may be channel slices of wider NHWC buffers (RowMatrix with
 // ld > cols): a DenseNet layer reads the first c channels of its block's
@@ -35,6 +36,7 @@
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
+#include "bcnn/kernels/cpu/conv_algorithm.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 #include "bcnn/kernels/cpu/im2col.hpp"
 #include "bcnn/kernels/cpu/winograd.hpp"
@@ -46,10 +48,11 @@ namespace detail {
 
 // Tile size. A tile's columns (tile x KH*KW*C) are written by im2col and read
 // straight back by its GEMM; 512 KiB keeps them in a core's L2 (1-2 MiB on
-// current x86 servers) next to Eigen's packed blocks instead of making a round
+// current x86 servers) next to gemm's packed blocks instead of making a round
 // trip through DRAM. Tiles keep at least 64 pixels even when a row is wider
-// than 8 KiB: each tile's GEMM re-packs the (KH*KW*C, K) weights, which only
-// pays off over enough rows. Small problems are cut so every thread gets work.
+// than 8 KiB: a GEMM of few rows spends its time in packing and edge tiles
+// (the weights are packed once per call, PackedB, but each tile's columns are
+// packed by its own GEMM). Small problems are cut so every thread gets work.
 constexpr Index kConvColumnTileBytes = 512 * 1024;
 constexpr Index kConvMinTilePixels = 64;
 
@@ -166,14 +169,13 @@ template <typename T>
 void conv2d_input_gradient(const Conv2DDims& d, const Conv2DTiles& tiles, const RowMatrix<T>& dy, const T* weights,
                            const RowMatrix<T>& dx) {
     const Index patch = d.patch(), filters = d.filters;
-    if (d.pointwise()) {
-        parallel_for(0, tiles.count(), [&](Index t) {
-            const Index first = tiles.first(t), count = tiles.length(t);
-            gemm(Transpose::no, Transpose::yes, count, patch, filters, T(1), dy.row(first), dy.ld, weights, filters,
-                 T(0), dx.row(first), dx.ld);
-        });
+    if (d.pointwise()) {  // dx (pixels, C) = dy (pixels, K) * weights^T (K, C): one GEMM, threaded inside
+        gemm(Transpose::no, Transpose::yes, d.pixels(), patch, filters, T(1), dy.data, dy.ld, weights, filters, T(0),
+             dx.data, dx.ld);
         return;
     }
+    // weights^T (K, KH*KW*C), packed once for every tile's GEMM.
+    const PackedB<T> packed_weights_t = pack_b(Transpose::yes, filters, patch, weights, filters);
     parallel_for(0, dx.rows, [&](Index r) { std::fill_n(dx.row(r), dx.cols, T(0)); });
     const Index out_h = d.geometry.out_h, out_w = d.geometry.out_w;
     const Index min_band_rows = (d.window.kernel_h + d.window.stride_h - 1) / d.window.stride_h - 1;
@@ -190,8 +192,8 @@ void conv2d_input_gradient(const Conv2DDims& d, const Conv2DTiles& tiles, const 
                 const Index end = (n * out_h + std::min(out_h, (band + 1) * band_rows)) * out_w;
                 for (Index first = begin; first < end; first += tiles.size) {
                     const Index count = std::min(tiles.size, end - first);
-                    gemm(Transpose::no, Transpose::yes, count, patch, filters, T(1), dy.row(first), dy.ld, weights,
-                         filters, T(0), d_columns.get(), patch);
+                    gemm(Transpose::no, count, dy.row(first), dy.ld, packed_weights_t, T(1), T(0), d_columns.get(),
+                         patch);
                     col2im_add(d_columns.get(), patch, d.window, d.geometry, first, count, dx);
                 }
             }
@@ -219,10 +221,18 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
     if (d.pixels() == 0) return;
     const RowMatrix<T> xm = x.as_rows("conv2d_forward input"), ym = y.as_rows("conv2d_forward output");
     const T* b = bias ? bias->as_rows("conv2d_forward bias").data : nullptr;
-    if (detail::winograd_pays_forward(d)) {
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_forward(d)) {
         detail::conv2d_winograd_forward(d, xm, weights.data(), b, ym, activation);
         return;
     }
+    const GemmEpilogue<T> epilogue = bias_activation_epilogue(b, activation);
+    if (d.pointwise()) {  // y (pixels, K) = x (pixels, C) * weights (C, K): one GEMM, threaded inside
+        gemm(Transpose::no, Transpose::no, d.pixels(), d.filters, d.patch(), T(1), xm.data, xm.ld, weights.data(),
+             d.filters, T(0), ym.data, ym.ld, epilogue);
+        return;
+    }
+    // The weights are packed once and shared by every tile's GEMM.
+    const PackedB<T> packed_weights = pack_b(Transpose::no, d.patch(), d.filters, weights.data(), d.filters);
     const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
     parallel_chunks(tiles.count(), num_threads(), [&](int, Index first_tile, Index last_tile) {
         detail::ColumnTiles<T> columns(d, xm, tiles.size);
@@ -230,9 +240,7 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
             const Index first = tiles.first(t), count = tiles.length(t);
             const RowMatrix<T> cols = columns.rows(first, count);
             // y rows (count, K) = columns (count, KH*KW*C) * weights (KH*KW*C, K)
-            gemm(Transpose::no, Transpose::no, count, d.filters, d.patch(), T(1), cols.data, cols.ld, weights.data(),
-                 d.filters, T(0), ym.row(first), ym.ld);
-            add_bias_and_activate(ym, first, count, b, activation);
+            gemm(Transpose::no, count, cols.data, cols.ld, packed_weights, T(1), T(0), ym.row(first), ym.ld, epilogue);
         }
     });
 }
@@ -265,7 +273,7 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
         detail::conv2d_weights_gradient(d, tiles, x.as_rows("conv2d_backward input"), dym, d_weights->data());
     if (!dx) return;
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
-    if (detail::winograd_pays_input_gradient(d))
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
     else
         detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dxm);

@@ -22,8 +22,9 @@ void dense_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T
     detail::require_shape(y, Shape{n, out}, "dense_forward", "output");
     const RowMatrix<T> xm = x.as_rows("dense_forward input"), wm = weights.as_rows("dense_forward weights");
     const RowMatrix<T> ym = y.as_rows("dense_forward output");
-    gemm(Transpose::no, Transpose::no, n, out, in, T(1), xm.data, xm.ld, wm.data, wm.ld, T(0), ym.data, ym.ld);
-    add_bias_and_activate(ym, 0, n, bias ? bias->as_rows("dense_forward bias").data : nullptr, activation);
+    const T* b = bias ? bias->as_rows("dense_forward bias").data : nullptr;
+    gemm(Transpose::no, Transpose::no, n, out, in, T(1), xm.data, xm.ld, wm.data, wm.ld, T(0), ym.data, ym.ld,
+         bias_activation_epilogue(b, activation));
 }
 
 // dy (N, Out)  ->  dx (N, In), d_weights (In, Out), d_bias (Out); any may be
