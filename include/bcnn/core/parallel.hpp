@@ -12,7 +12,7 @@
 
 namespace bcnn {
 
-// Threads used by bcnn's kernels (and Eigen's GEMM, which follows OpenMP).
+// Threads used by bcnn's kernels and GEMM (OpenMP).
 inline void set_num_threads(int threads) {
     BCNN_CHECK(threads >= 1, "set_num_threads: need at least one thread, got " << threads);
 #ifdef _OPENMP
