@@ -122,6 +122,23 @@ def make_densenet201(rng, size, batch):
 BACKBONES = {"vgg16": make_vgg16, "densenet201": make_densenet201}
 
 
+def study_classifier(backbone, classes):
+    """The study's head (include/bcnn/models/study_head.hpp) under `backbone`."""
+    return keras.Sequential([
+        backbone,
+        layers.Flatten(),
+        layers.BatchNormalization(),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.7),
+        layers.BatchNormalization(),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(64, activation="relu"),
+        layers.Dropout(0.3),
+        layers.Dense(classes, activation="softmax"),
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True, choices=sorted(BACKBONES))
@@ -138,19 +155,7 @@ def main():
 
     backbone, preprocess_input = BACKBONES[args.model](rng, size, args.batch)
     backbone.trainable = False
-    model = keras.Sequential([
-        backbone,
-        layers.Flatten(),
-        layers.BatchNormalization(),
-        layers.Dense(256, activation="relu"),
-        layers.Dropout(0.7),
-        layers.BatchNormalization(),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(64, activation="relu"),
-        layers.Dropout(0.3),
-        layers.Dense(args.classes, activation="softmax"),
-    ])
+    model = study_classifier(backbone, args.classes)
     model.build((None, size, size, 3))
     expected_names = [args.model, "flatten", "batch_normalization", "dense", "dropout", "batch_normalization_1",
                       "dense_1", "dropout_1", "dense_2", "dropout_2", "dense_3"]

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Unit tests of bench/make_table.py on hand-made bcnn_bench and keras_peer.py JSON.
+
+    python3 tests/bench/test_make_table.py      (standard library only)
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import make_table  # noqa: E402
+
+
+def aggregate(run_name, aggregate_name, **counters):
+    entry = {"name": f"{run_name}_{aggregate_name}", "run_name": run_name, "run_type": "aggregate",
+             "repetitions": 3, "threads": 1, "aggregate_name": aggregate_name, "aggregate_unit": "time",
+             "iterations": 3, "real_time": 10.0, "cpu_time": 10.0, "time_unit": "ms"}
+    entry.update(counters)
+    return entry
+
+
+def repeated(run_name, medians, means):
+    """A benchmark's mean, median and stddev aggregates (counters: median, mean values)."""
+    return [aggregate(run_name, "mean", **means), aggregate(run_name, "median", **medians),
+            aggregate(run_name, "stddev", **{key: 0.5 for key in medians})]
+
+
+def iteration(run_name, repetition, **counters):
+    entry = {"name": run_name, "run_name": run_name, "run_type": "iteration", "repetitions": 3,
+             "repetition_index": repetition, "threads": 1, "iterations": 5, "real_time": 1.0, "cpu_time": 1.0,
+             "time_unit": "ms"}
+    entry.update(counters)
+    return entry
+
+
+def skipped(run_name, message):
+    entry = iteration(run_name, 0)
+    entry.update(error_occurred=True, error_message=message)
+    return entry
+
+
+BENCHMARKS = (
+    # A layer with its oneDNN pair and a CUDA row skipped for want of a GPU.
+    repeated("bcnn/conv2d/fwd/c3x3_16_16_150/iterations:4/real_time", {"GFLOPs": 50.0, "images_per_s": 200.0},
+             {"GFLOPs": 1.0, "images_per_s": 1.0})
+    + [dict(entry, label="fwd=jit:avx2") for entry in repeated(
+        "onednn/conv2d/fwd/c3x3_16_16_150/min_time:0.200/real_time", {"GFLOPs": 100.0, "images_per_s": 400.0},
+        {"GFLOPs": 2.0, "images_per_s": 2.0})]
+    + [skipped("cuda/conv2d/fwd/c3x3_16_16_150/real_time", "not run: no CUDA device")]
+    # A layer without its oneDNN pair; repetitions without aggregates (median of 3 runs: 30).
+    + [iteration("bcnn/maxpool/bwd/p2_16_150/real_time", i, images_per_s=rate, GFLOPs=rate / 10)
+       for i, rate in enumerate((10.0, 30.0, 99.0))]
+    # Google Benchmark >= 1.8 writes SkipWithMessage as "skipped" and "skip_message".
+    + [dict(iteration("cuda/maxpool/bwd/p2_16_150/real_time", 0), skipped=True, skip_message="no GPU | driver")]
+    # GEMM with its Eigen peer and the FMA peak.
+    + repeated("BM_gemm_float/m:256/n:256/k:256/real_time", {"GFLOP": 40.0}, {"GFLOP": 1.0})
+    + repeated("BM_gemm_eigen_float/m:256/n:256/k:256/real_time", {"GFLOP": 20.0}, {"GFLOP": 1.0})
+    + repeated("BM_fma_peak/real_time", {"GFLOP": 80.0}, {"GFLOP": 1.0})
+    # Whole networks: one with a Keras peer, one whose Keras row failed, one Keras lacks.
+    + repeated("BM_custom_cnn_train_step/iterations:10/repeats:3/real_time",
+               {"images/s": 60.0, "peak_rss_MB": 350.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    + repeated("BM_vgg16_backbone_forward/iterations:3/repeats:3/real_time",
+               {"images/s": 6.0, "peak_rss_MB": 900.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    + repeated("BM_densenet201_backbone_forward/iterations:3/repeats:3/real_time",
+               {"images/s": 18.0, "peak_rss_MB": 800.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    # Something the table has no section for.
+    + repeated("BM_something_else", {"widgets": 7.0}, {"widgets": 1.0})
+)
+
+KERAS = {
+    "tool": "keras_peer", "tensorflow": "2.21.0", "tf_keras": "2.21.0", "threads": 2,
+    "onednn": {"TF_ENABLE_ONEDNN_OPTS": "unset", "enabled": False}, "batch": 32, "image_size": 150,
+    "warmup": 2, "repetitions": 5,
+    "rows": [
+        {"name": "custom_cnn_train_step", "images_per_s": 25.0, "peak_rss_MB": 1200.0, "baseline_rss_MB": 590.0},
+        {"name": "vgg16_backbone_forward", "error": "exit status 1: MemoryError"},
+        {"name": "densenet201_last_block_step", "images_per_s": 8.0, "peak_rss_MB": 2500.0,
+         "baseline_rss_MB": 590.0},
+    ],
+}
+
+
+def bcnn_json_text():
+    """bcnn_bench's JSON, with the counter "threads" after Google Benchmark's own field as it writes it."""
+    text = json.dumps({"context": {"date": "2026-11-26T08:00:00+00:00", "num_cpus": 2, "mhz_per_cpu": 2445,
+                                   "load_avg": [1.5, 1.0, 0.5]},
+                       "benchmarks": list(BENCHMARKS)}, indent=1)
+    return text.replace('"images/s": 60.0,', '"images/s": 60.0, "threads": 2.0,', 1)
+
+
+def table_rows(text, first_cell):
+    """The cells of the table rows whose first cell is `first_cell`."""
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])] for line in text.splitlines()
+            if line.startswith("|")]
+    return [row for row in rows if row[0] == first_cell]
+
+
+class MakeTableTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text = make_table.render(make_table.parse_bcnn_json(bcnn_json_text()), KERAS,
+                                     machine_line="Test CPU, 2 logical cores, avx2 yes, avx512f no", commit="abc1234")
+
+    def row(self, first_cell, index=0):
+        rows = table_rows(self.text, first_cell)
+        self.assertGreater(len(rows), index, f"no row '{first_cell}' in:\n{self.text}")
+        return rows[index]
+
+    def test_layer_row_uses_medians_and_pairs_onednn(self):
+        self.assertEqual(self.row("conv2d"), ["conv2d", "fwd", "c3x3_16_16_150", "200", "50.0", "400", "0.50×",
+                                              "fwd=jit:avx2", "not run: no CUDA device"])
+
+    def test_layer_row_without_onednn_pair_takes_median_of_runs(self):
+        self.assertEqual(self.row("maxpool"), ["maxpool", "bwd", "p2_16_150", "30.0", "3.00", "not run", "—", "—",
+                                               "not run: no GPU \\| driver"])
+
+    def test_gemm_row_against_fma_peak_and_eigen(self):
+        self.assertEqual(self.row("256×256×256"), ["256×256×256", "40.0", "50%", "20.0", "2.00×"])
+        self.assertIn("FMA peak: 80.0 GFLOP/s (BM_fma_peak)", self.text)
+
+    def test_network_rows_with_keras(self):
+        self.assertEqual(self.row("custom_cnn_train_step"),
+                         ["custom_cnn_train_step", "60.0", "350", "25.0", "1,200", "2.40×"])
+        self.assertEqual(self.row("vgg16_backbone_forward"),
+                         ["vgg16_backbone_forward", "6.00", "900", "not run: exit status 1: MemoryError", "—", "—"])
+        self.assertEqual(self.row("densenet201_backbone_forward"),
+                         ["densenet201_backbone_forward", "18.0", "800", "not run", "—", "—"])
+        self.assertEqual(self.row("densenet201_last_block_step"),
+                         ["densenet201_last_block_step", "not run", "—", "8.00", "2,500", "—"])
+
+    def test_unclassified_rows_are_listed(self):
+        self.assertEqual(self.row("BM_something_else"), ["BM_something_else", "widgets 7.00"])
+        self.assertEqual(table_rows(self.text, "BM_gemm_float/m:256/n:256/k:256"), [])
+
+    def test_header(self):
+        self.assertIn("- Machine: Test CPU, 2 logical cores, avx2 yes, avx512f no", self.text)
+        self.assertIn("- Commit: abc1234", self.text)
+        self.assertIn("- Threads: bcnn 2 (its threads counter); Keras 2 (intra- and inter-op)", self.text)
+        self.assertIn("oneDNN ops off (TF_ENABLE_ONEDNN_OPTS=unset)", self.text)
+        self.assertIn("load average 1.50 1.00 0.50", self.text)
+
+    def test_machine_reads_cpuinfo(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".cpuinfo", delete=False) as cpuinfo:
+            for processor in range(3):
+                cpuinfo.write(f"processor\t: {processor}\nmodel name\t: Fake Xeon\nflags\t\t: fpu sse avx2 avx512f\n\n")
+        try:
+            self.assertEqual(make_table.machine(cpuinfo.name), "Fake Xeon, 3 logical cores, avx2 yes, avx512f yes")
+        finally:
+            os.unlink(cpuinfo.name)
+
+    def test_command_line_writes_out_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            bcnn, keras, out = (os.path.join(tmp, name) for name in ("bcnn.json", "keras.json", "table.md"))
+            with open(bcnn, "w") as f:
+                f.write(bcnn_json_text())
+            with open(keras, "w") as f:
+                json.dump(KERAS, f)
+            printed = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make_table.py"), "--bcnn", bcnn,
+                                      "--keras", keras, "--out", out], capture_output=True, text=True, check=True)
+            with open(out) as f:
+                written = f.read()
+        self.assertEqual(written, printed.stdout)
+        self.assertEqual(len(table_rows(written, "custom_cnn_train_step")), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
