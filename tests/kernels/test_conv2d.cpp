@@ -125,6 +125,21 @@ bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
     return a.shape() == b.shape() && std::memcmp(av.data(), bv.data(), av.size() * sizeof(double)) == 0;
 }
 
+// Sets the process-wide convolution algorithm for one scope: the im2col + GEMM
+// tiling must stay covered where the automatic choice takes another path.
+class ConvAlgorithmScope {
+public:
+    explicit ConvAlgorithmScope(cpu::ConvAlgorithm algorithm) : previous_(cpu::conv_algorithm()) {
+        cpu::set_conv_algorithm(algorithm);
+    }
+    ~ConvAlgorithmScope() { cpu::set_conv_algorithm(previous_); }
+    ConvAlgorithmScope(const ConvAlgorithmScope&) = delete;
+    ConvAlgorithmScope& operator=(const ConvAlgorithmScope&) = delete;
+
+private:
+    cpu::ConvAlgorithm previous_;
+};
+
 // Number of tiles conv2d uses for these shapes with the current thread count.
 Index tile_count(const Shape& x, const Shape& w, const ConvParams& p) {
     const Shape y = cpu::conv2d_output_shape(x, w, p);
@@ -247,6 +262,9 @@ TEST_CASE("conv2d 'same' puts the odd padding pixel at the bottom/right (Keras)"
 TEST_CASE("conv2d over several tiles matches the reference", "[kernels][conv2d]") {
     // Tile boundaries fall mid-row and mid-image; the input gradient's scatter
     // runs over several bands of output rows per image.
+    const cpu::ConvAlgorithm algorithm = GENERATE(cpu::ConvAlgorithm::gemm_only, cpu::ConvAlgorithm::automatic);
+    const ConvAlgorithmScope scope(algorithm);
+    CAPTURE(cpu::conv_algorithm_name(algorithm));
     const std::vector<Case> cases = {
         {Shape{2, 25, 23, 16}, 3, 3, 8, {1, 1, same}},
         {Shape{2, 31, 29, 16}, 5, 5, 6, {2, 2, same}},
@@ -380,6 +398,9 @@ TEST_CASE("conv2d_backward computes only the gradients asked for", "[kernels][co
 
 TEST_CASE("conv2d_backward weight gradients are deterministic", "[kernels][conv2d]") {
     // Three threads on several tiles: per-chunk partial sums must combine in a fixed order.
+    const cpu::ConvAlgorithm algorithm = GENERATE(cpu::ConvAlgorithm::gemm_only, cpu::ConvAlgorithm::automatic);
+    const ConvAlgorithmScope scope(algorithm);
+    CAPTURE(cpu::conv_algorithm_name(algorithm));
     const ThreadCount threads(3);
     const ConvParams params{1, 1, same};
     const auto x = random_tensor<double>(Shape{2, 25, 23, 16}, 600), w = random_tensor<double>(Shape{3, 3, 16, 8}, 601);

@@ -17,11 +17,14 @@
 // the output pixels are cut into tiles (conv2d_tile_pixels), and each thread
 // im2cols one tile into its own buffer, multiplies, and goes on to its next.
 // gemm runs serially inside those parallel regions.
-// 3x3 stride-1 layers wide enough to gain (winograd_pays_forward /
-// winograd_pays_input_gradient, measured) take Winograd F(4x4, 3x3) for the
-// forward and the input gradient instead (winograd.hpp), unless
-// set_conv_algorithm(ConvAlgorithm::gemm_only) (conv_algorithm.hpp); the
-// weights gradient always takes im2col + GEMM.
+// Two other algorithms take the layers where they measured faster, unless
+// set_conv_algorithm(ConvAlgorithm::gemm_only) (conv_algorithm.hpp):
+// - few input channels (direct_pays, direct_pays_weights_gradient): a direct
+//   convolution with no im2col for the forward and the weights gradient
+//   (conv2d_direct.hpp), e.g. the first layers on RGB images;
+// - 3x3 stride 1, wide enough (winograd_pays_forward /
+//   winograd_pays_input_gradient): Winograd F(4x4, 3x3) for the forward and
+//   the input gradient (winograd.hpp).
 //
 // x, y, dy and dx may be channel slices of wider NHWC buffers (RowMatrix with
 // ld > cols): a DenseNet layer reads the first c channels of its block's
@@ -35,6 +38,7 @@
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/conv2d_direct.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
 #include "bcnn/kernels/cpu/conv_algorithm.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
@@ -221,6 +225,10 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
     if (d.pixels() == 0) return;
     const RowMatrix<T> xm = x.as_rows("conv2d_forward input"), ym = y.as_rows("conv2d_forward output");
     const T* b = bias ? bias->as_rows("conv2d_forward bias").data : nullptr;
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays(d)) {
+        detail::conv2d_direct_forward(d, xm, weights.data(), b, activation, ym);
+        return;
+    }
     if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_forward(d)) {
         detail::conv2d_winograd_forward(d, xm, weights.data(), b, ym, activation);
         return;
@@ -269,8 +277,13 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     const RowMatrix<T> dym = dy.as_rows("conv2d_backward output gradient");
     const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
     if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
-    if (d_weights)
-        detail::conv2d_weights_gradient(d, tiles, x.as_rows("conv2d_backward input"), dym, d_weights->data());
+    if (d_weights) {
+        const RowMatrix<T> xm = x.as_rows("conv2d_backward input");
+        if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_weights_gradient(d))
+            detail::conv2d_direct_weights_gradient(d, xm, dym, d_weights->data());
+        else
+            detail::conv2d_weights_gradient(d, tiles, xm, dym, d_weights->data());
+    }
     if (!dx) return;
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
     if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))

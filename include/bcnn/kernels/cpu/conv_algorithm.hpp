@@ -1,7 +1,8 @@
 #pragma once
 // Which algorithms conv2d may choose, process-wide.
-//   automatic  the fastest measured per layer: Winograd F(4x4, 3x3) for wide
-//              3x3 stride-1 layers (winograd.hpp), im2col + GEMM otherwise.
+//   automatic  the fastest measured per layer: a direct convolution for few
+//              input channels (conv2d_direct.hpp), Winograd F(4x4, 3x3) for
+//              wide 3x3 stride-1 layers (winograd.hpp), im2col + GEMM otherwise.
 //              Float results of Winograd layers are within ~1e-5 of the
 //              output's scale of the exact result.
 //   gemm_only  im2col + GEMM everywhere: float results within ~1e-7 of the

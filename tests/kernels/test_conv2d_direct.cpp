@@ -1,0 +1,333 @@
+// Direct convolution (conv2d_direct.hpp): forward against a nested-loop
+// reference with its own Keras padding rule, in double and float, over
+// kernel sizes, strides, paddings, odd image sizes and filter counts that are
+// not multiples of the vector blocks; channel-slice views; agreement with
+// conv2d_forward on the custom CNN's first layers.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <bcnn/kernels/cpu/conv2d.hpp>
+#include <bcnn/kernels/cpu/conv2d_direct.hpp>
+
+#include "support/gradcheck.hpp"
+#include "support/random.hpp"
+
+using namespace bcnn;
+using bcnn::testing::max_abs_diff;
+using bcnn::testing::random_tensor;
+
+namespace {
+
+// Output extent and padding before the first input along one axis, by the
+// Keras/TensorFlow rule as TensorFlow documents it (independent of window.hpp):
+// 'same' pads max(kernel - stride, 0) in total when stride divides in, else
+// max(kernel - in % stride, 0), the smaller half before.
+struct Axis {
+    Index out = 0, pad_before = 0;
+};
+
+Axis keras_axis(Index in, Index kernel, Index stride, Padding padding) {
+    if (padding == Padding::valid) return {(in - kernel) / stride + 1, 0};
+    const Index total = in % stride == 0 ? std::max<Index>(kernel - stride, 0) : std::max<Index>(kernel - in % stride, 0);
+    return {(in + stride - 1) / stride, total / 2};
+}
+
+// y[n, oh, ow, k] = act(b[k] + sum x[n, oh*sh - top + kh, ow*sw - left + kw, c] * w[kh, kw, c, k]),
+// x = 0 outside the image.
+Tensor<double> reference_forward(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* b,
+                                 const ConvParams& p, cpu::ActivationFn activation) {
+    const Index batch = x.dim(0), in_h = x.dim(1), in_w = x.dim(2), channels = x.dim(3);
+    const Index kernel_h = w.dim(0), kernel_w = w.dim(1), filters = w.dim(3);
+    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
+    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
+    Tensor<double> y(Shape{batch, ah.out, aw.out, filters});
+    const Tensor<double> xc = x.clone(), wc = w.clone();
+    const double *xd = xc.data(), *wd = wc.data();
+    double* yd = y.data();
+    for (Index n = 0; n < batch; ++n)
+        for (Index oh = 0; oh < ah.out; ++oh)
+            for (Index ow = 0; ow < aw.out; ++ow)
+                for (Index k = 0; k < filters; ++k) {
+                    double sum = b ? (*b)(k) : 0.0;
+                    for (Index kh = 0; kh < kernel_h; ++kh)
+                        for (Index kw = 0; kw < kernel_w; ++kw) {
+                            const Index ih = oh * p.stride_h - ah.pad_before + kh;
+                            const Index iw = ow * p.stride_w - aw.pad_before + kw;
+                            if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
+                            for (Index c = 0; c < channels; ++c)
+                                sum += xd[((n * in_h + ih) * in_w + iw) * channels + c] *
+                                       wd[((kh * kernel_w + kw) * channels + c) * filters + k];
+                        }
+                    yd[((n * ah.out + oh) * aw.out + ow) * filters + k] =
+                        activation == cpu::ActivationFn::relu && sum < 0 ? 0.0 : sum;
+                }
+    return y;
+}
+
+template <typename T>
+void direct_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>* b, const ConvParams& p,
+                    cpu::ActivationFn activation, Tensor<T>& y) {
+    const cpu::detail::Conv2DDims d = cpu::detail::conv2d_dims(x.shape(), w.shape(), p, "test");
+    cpu::detail::conv2d_direct_forward(d, x.as_rows("x"), w.data(), b ? b->data() : nullptr, activation,
+                                       y.as_rows("y"));
+}
+
+template <typename T>
+Tensor<T> direct_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>* b, const ConvParams& p,
+                         cpu::ActivationFn activation) {
+    Tensor<T> y(cpu::conv2d_output_shape(x.shape(), w.shape(), p));
+    direct_forward(x, w, b, p, activation, y);
+    return y;
+}
+
+template <typename To, typename From>
+Tensor<To> converted(const Tensor<From>& t) {
+    const std::vector<From> values = t.to_vector();
+    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
+}
+
+double max_abs(const Tensor<double>& t) {
+    double m = 0;
+    for (const double v : t.to_vector()) m = std::max(m, std::abs(v));
+    return m;
+}
+
+struct Case {
+    Index batch, h, w, c, k, kh, kw, sh, sw;
+    Padding padding;
+};
+
+// Every kernel shape x stride x padding x image size, with channel and
+// filter counts, batch, bias and activation cycling through their values.
+std::vector<Case> forward_cases() {
+    const Index kernels[][2] = {{3, 3}, {5, 5}, {1, 3}, {7, 7}, {1, 1}, {3, 1}};
+    const Index strides[][2] = {{1, 1}, {2, 2}, {1, 2}, {3, 3}};
+    const Index sizes[][2] = {{1, 1}, {2, 2}, {5, 5}, {13, 13}, {37, 37}, {5, 13}, {1, 37}, {13, 2}};
+    const Index channels[] = {1, 3, 5, 16};
+    const Index filters[] = {8, 16, 24, 32, 5, 40, 64, 1, 17};
+    std::vector<Case> cases;
+    int i = 0;
+    for (const auto& kernel : kernels)
+        for (const auto& stride : strides)
+            for (const Padding padding : {Padding::same, Padding::valid})
+                for (const auto& size : sizes) {
+                    if (padding == Padding::valid && (size[0] < kernel[0] || size[1] < kernel[1])) continue;
+                    ++i;
+                    cases.push_back(Case{1 + i % 3, size[0], size[1], channels[i % 4], filters[i % 9], kernel[0],
+                                         kernel[1], stride[0], stride[1], padding});
+                }
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_direct_forward matches the nested-loop reference in double and float",
+          "[kernels][conv2d_direct]") {
+    int seed = 0;
+    for (const Case& t : forward_cases()) {
+        ++seed;
+        const ConvParams p{t.sh, t.sw, t.padding};
+        const bool with_bias = seed % 2 == 0;
+        const cpu::ActivationFn activation = seed % 3 == 0 ? cpu::ActivationFn::relu : cpu::ActivationFn::linear;
+        INFO("x (" << t.batch << ", " << t.h << ", " << t.w << ", " << t.c << "), kernel " << t.kh << 'x' << t.kw
+                   << ", " << t.k << " filters, strides " << t.sh << 'x' << t.sw << ", "
+                   << padding_name(t.padding) << ", bias " << with_bias << ", relu "
+                   << (activation == cpu::ActivationFn::relu));
+        const Tensor<double> x = random_tensor<double>(Shape{t.batch, t.h, t.w, t.c}, 100 + seed);
+        const Tensor<double> w = random_tensor<double>(Shape{t.kh, t.kw, t.c, t.k}, 200 + seed);
+        const Tensor<double> b = random_tensor<double>(Shape{t.k}, 300 + seed);
+        const Tensor<double>* bias = with_bias ? &b : nullptr;
+        const Tensor<double> expected = reference_forward(x, w, bias, p, activation);
+
+        const Tensor<double> y = direct_forward(x, w, bias, p, activation);
+        REQUIRE(y.shape() == expected.shape());
+        CHECK(max_abs_diff(y, expected) < 1e-12);
+
+        // float: each output sums at most 7*7*16 products of values in [-1, 1]
+        // (plus a bias); float rounding leaves them within 1e-5 of their scale.
+        const Tensor<float> xf = converted<float>(x), wf = converted<float>(w), bf = converted<float>(b);
+        const Tensor<float> yf = direct_forward(xf, wf, with_bias ? &bf : nullptr, p, activation);
+        CHECK(max_abs_diff(converted<double>(yf), expected) < 1e-5 * std::max(1.0, max_abs(expected)));
+    }
+}
+
+TEST_CASE("conv2d_direct_forward overwrites the output and keeps relu's NaN", "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    Tensor<double> x = random_tensor<double>(Shape{1, 5, 9, 3}, 1);
+    const Tensor<double> w = random_tensor<double>(Shape{3, 3, 3, 16}, 2);
+    x(0, 2, 4, 1) = std::nan("");
+    Tensor<double> y(cpu::conv2d_output_shape(x.shape(), w.shape(), p));
+    y.fill(1e9);
+    direct_forward<double>(x, w, nullptr, p, cpu::ActivationFn::relu, y);
+    for (Index h = 0; h < 5; ++h)
+        for (Index col = 0; col < 9; ++col)
+            for (Index k = 0; k < 16; ++k) {
+                const bool touched = std::abs(h - 2) <= 1 && std::abs(col - 4) <= 1;
+                INFO("pixel " << h << ", " << col << ", filter " << k);
+                CHECK(std::isnan(y(0, h, col, k)) == touched);
+                if (!touched) CHECK((y(0, h, col, k) >= 0 && y(0, h, col, k) < 1e9));
+            }
+}
+
+TEST_CASE("conv2d_direct_forward reads and writes channel slices of wider buffers", "[kernels][conv2d_direct]") {
+    for (const Index filters : {8, 24, 5}) {
+        for (const ConvParams p : {ConvParams{1, 1, Padding::same}, ConvParams{2, 2, Padding::valid}}) {
+            const Index channels = 3;
+            INFO(filters << " filters, strides " << p.stride_h);
+            const Tensor<double> wide_x = random_tensor<double>(Shape{2, 11, 9, channels + 4}, 5);
+            const Tensor<double> x = wide_x.channels(2, 2 + channels);
+            const Tensor<double> w = random_tensor<double>(Shape{3, 3, channels, filters}, 6);
+            const Tensor<double> b = random_tensor<double>(Shape{filters}, 7);
+            const Shape out = cpu::conv2d_output_shape(x.shape(), w.shape(), p);
+            Tensor<double> wide_y = random_tensor<double>(Shape{out[0], out[1], out[2], filters + 5}, 8);
+            const Tensor<double> before = wide_y.clone();
+            Tensor<double> y = wide_y.channels(3, 3 + filters);
+            direct_forward(x, w, &b, p, cpu::ActivationFn::relu, y);
+            CHECK(max_abs_diff(y.clone(), reference_forward(x.clone(), w, &b, p, cpu::ActivationFn::relu)) < 1e-12);
+            CHECK(max_abs_diff(wide_y.channels(0, 3).clone(), before.channels(0, 3).clone()) == 0);
+            CHECK(max_abs_diff(wide_y.channels(3 + filters, filters + 5).clone(),
+                               before.channels(3 + filters, filters + 5).clone()) == 0);
+        }
+    }
+}
+
+TEST_CASE("conv2d_direct_forward agrees with conv2d_forward on the custom CNN's first layers",
+          "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    for (const Index channels : {3, 16}) {
+        INFO(channels << " -> 16 channels @150x150");
+        const Tensor<float> x = random_tensor<float>(Shape{2, 150, 150, channels}, 11);
+        const Tensor<float> w = random_tensor<float>(Shape{3, 3, channels, 16}, 12);
+        const Tensor<float> b = random_tensor<float>(Shape{16}, 13);
+        Tensor<float> expected(cpu::conv2d_output_shape(x.shape(), w.shape(), p));
+        cpu::conv2d_forward(x, w, &b, p, expected, cpu::ActivationFn::relu);
+        const Tensor<float> y = direct_forward(x, w, &b, p, cpu::ActivationFn::relu);
+        // Both sum 9 * C + 1 terms of magnitude <= 1 in float, in different orders
+        // (conv2d_forward takes Winograd for 16 -> 16, within ~1e-5 of the scale).
+        const Tensor<double> yd = converted<double>(y), ed = converted<double>(expected);
+        CHECK(max_abs_diff(yd, ed) < 2e-5 * std::max(1.0, max_abs(ed)));
+    }
+}
+
+TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][conv2d_direct]") {
+    const auto dims = [](Index channels, Index filters, Index kernel, Index stride) {
+        return cpu::detail::conv2d_dims(Shape{32, 150, 150, channels}, Shape{kernel, kernel, channels, filters},
+                                        ConvParams{stride, stride, Padding::same}, "test");
+    };
+    CHECK(cpu::detail::direct_pays(dims(3, 16, 3, 1)));
+    CHECK(cpu::detail::direct_pays(dims(3, 64, 3, 1)));
+    CHECK(cpu::detail::direct_pays(dims(8, 32, 5, 2)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(3, 64, 7, 2)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(16, 16, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(32, 64, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(3, 16, 1, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 16, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(16, 16, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 32, 3, 2)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 32, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 16, 1, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 4, 3, 1)));
+}
+
+namespace {
+
+// d_weights[kh, kw, c, k] = sum over output pixels of x[n, ih, iw, c] * dy[n, oh, ow, k]
+// (the input pixel of tap (kh, kw), skipped when it lies in the padding).
+Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Shape& w, const Tensor<double>& dy,
+                                          const ConvParams& p) {
+    const Index batch = x.dim(0), in_h = x.dim(1), in_w = x.dim(2), channels = x.dim(3);
+    const Index kernel_h = w[0], kernel_w = w[1], filters = w[3];
+    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
+    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
+    Tensor<double> dw(w);
+    const Tensor<double> xc = x.clone(), dyc = dy.clone();
+    const double *xd = xc.data(), *dyd = dyc.data();
+    double* dwd = dw.data();
+    for (Index n = 0; n < batch; ++n)
+        for (Index oh = 0; oh < ah.out; ++oh)
+            for (Index ow = 0; ow < aw.out; ++ow)
+                for (Index kh = 0; kh < kernel_h; ++kh)
+                    for (Index kw = 0; kw < kernel_w; ++kw) {
+                        const Index ih = oh * p.stride_h - ah.pad_before + kh;
+                        const Index iw = ow * p.stride_w - aw.pad_before + kw;
+                        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
+                        for (Index c = 0; c < channels; ++c)
+                            for (Index k = 0; k < filters; ++k)
+                                dwd[((kh * kernel_w + kw) * channels + c) * filters + k] +=
+                                    xd[((n * in_h + ih) * in_w + iw) * channels + c] *
+                                    dyd[((n * ah.out + oh) * aw.out + ow) * filters + k];
+                    }
+    return dw;
+}
+
+template <typename T>
+Tensor<T> direct_weights_gradient(const Tensor<T>& x, const Shape& w, const Tensor<T>& dy, const ConvParams& p) {
+    const cpu::detail::Conv2DDims d = cpu::detail::conv2d_dims(x.shape(), w, p, "test");
+    Tensor<T> dw(w, T(1e9));  // overwritten
+    cpu::detail::conv2d_direct_weights_gradient(d, x.as_rows("x"), dy.as_rows("dy"), dw.data());
+    return dw;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_direct_weights_gradient matches the reference in double and float",
+          "[kernels][conv2d_direct]") {
+    int seed = 0;
+    for (const Case& t : forward_cases()) {
+        ++seed;
+        const ConvParams p{t.sh, t.sw, t.padding};
+        INFO("x (" << t.batch << ", " << t.h << ", " << t.w << ", " << t.c << "), kernel " << t.kh << 'x' << t.kw
+                   << ", " << t.k << " filters, strides " << t.sh << 'x' << t.sw << ", "
+                   << padding_name(t.padding));
+        const Shape w{t.kh, t.kw, t.c, t.k};
+        const Tensor<double> x = random_tensor<double>(Shape{t.batch, t.h, t.w, t.c}, 400 + seed);
+        const Tensor<double> dy = random_tensor<double>(cpu::conv2d_output_shape(x.shape(), w, p), 500 + seed);
+        const Tensor<double> expected = reference_weights_gradient(x, w, dy, p);
+        CHECK(max_abs_diff(direct_weights_gradient(x, w, dy, p), expected) < 1e-12);
+        // float: each sums at most batch * OH * OW <= 3 * 37 * 37 products of magnitude <= 1.
+        const Tensor<float> dwf = direct_weights_gradient(converted<float>(x), w, converted<float>(dy), p);
+        CHECK(max_abs_diff(converted<double>(dwf), expected) < 1e-5 * std::max(1.0, max_abs(expected)));
+    }
+}
+
+TEST_CASE("conv2d_direct_weights_gradient agrees with finite differences and reads channel slices",
+          "[kernels][conv2d_direct][gradcheck]") {
+    for (const ConvParams p : {ConvParams{1, 1, Padding::same}, ConvParams{2, 1, Padding::valid}}) {
+        INFO("strides " << p.stride_h << 'x' << p.stride_w << ", " << padding_name(p.padding));
+        const Index channels = 3, filters = 10;
+        const Tensor<double> wide_x = random_tensor<double>(Shape{2, 7, 6, channels + 3}, 21);
+        const Tensor<double> x = wide_x.channels(1, 1 + channels);
+        const Tensor<double> w = random_tensor<double>(Shape{3, 2, channels, filters}, 22);
+        const Shape out = cpu::conv2d_output_shape(x.shape(), w.shape(), p);
+        const Tensor<double> wide_dy = random_tensor<double>(Shape{out[0], out[1], out[2], filters + 4}, 23);
+        const Tensor<double> dy = wide_dy.channels(2, 2 + filters);
+        const Tensor<double> dw = direct_weights_gradient(x, w.shape(), dy, p);
+        const auto forward = [&] { return direct_forward<double>(x, w, nullptr, p, cpu::ActivationFn::linear); };
+        CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, dy.clone())) < 1e-6);
+    }
+}
+
+TEST_CASE("conv2d_direct_weights_gradient is deterministic for each thread count",
+          "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    // 2 * 40 * 40 pixels x 3 * 3 * 5 x 24 = 3.5M multiply-adds: enough work for 5 threads.
+    const Tensor<double> x = random_tensor<double>(Shape{2, 40, 40, 5}, 31);
+    const Shape w{3, 3, 5, 24};
+    const Tensor<double> dy = random_tensor<double>(cpu::conv2d_output_shape(x.shape(), w, p), 32);
+    const Tensor<double> expected = reference_weights_gradient(x, w, dy, p);
+    const int saved = num_threads();
+    for (const int threads : {1, 2, 3, 5}) {
+        INFO(threads << " threads");
+        set_num_threads(threads);
+        REQUIRE(cpu::detail::direct_threads(cpu::detail::conv2d_dims(x.shape(), w, p, "test")) == threads);
+        const Tensor<double> first = direct_weights_gradient(x, w, dy, p);
+        CHECK(max_abs_diff(first, expected) < 1e-12);
+        CHECK(max_abs_diff(direct_weights_gradient(x, w, dy, p), first) == 0);
+    }
+    set_num_threads(saved);
+}
