@@ -32,6 +32,15 @@
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
 
+// GCC 12 at -O3 (the release flags) compiles these kernels into code ten
+// times slower than at -O2 (measured on 3x3 3->16 @150, batch 32: 195 vs
+// 2,150 images/s), so this file asks for -O2: there the accumulators stay in
+// ymm registers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("O2")
+#endif
+
 namespace bcnn {
 namespace cpu {
 namespace detail {
@@ -351,3 +360,7 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
 }  // namespace detail
 }  // namespace cpu
 }  // namespace bcnn
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
