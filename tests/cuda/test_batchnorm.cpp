@@ -25,16 +25,12 @@
 using namespace bcnn;
 using bcnn::testing::cast;
 using bcnn::testing::fresh_seed;
+using bcnn::testing::library_tolerance;
 using bcnn::testing::poisoned_on_device;
 using bcnn::testing::random_tensor;
 using bcnn::testing::relative_difference;
 
 namespace {
-
-template <typename T>
-double tolerance() {
-    return std::is_same<T, float>::value ? 1e-4 : 1e-10;
-}
 
 struct Case {
     const char* name;
@@ -99,7 +95,7 @@ void check_case(const Case& c, std::uint64_t seed) {
                     beta = to_device(o.beta, Device::cuda), dy = to_device(o.dy, Device::cuda);
     Tensor<T> moving_mean = to_device(o.moving_mean, Device::cuda);
     Tensor<T> moving_variance = to_device(o.moving_variance, Device::cuda);
-    const T limit = static_cast<T>(tolerance<T>());
+    const T limit = static_cast<T>(library_tolerance<T>());
 
     Tensor<T> y = poisoned_on_device<T>(c.x), saved_mean = poisoned_on_device<T>(channel_shape(c)),
               saved_inv_std = poisoned_on_device<T>(channel_shape(c));
@@ -188,9 +184,9 @@ TEST_CASE("batchnorm backwards on cuda compute only the gradients asked for", "[
             const Tensor<double>& dx_expected = training ? expected.dx : expected.dx_inference;
             const Tensor<double>& dg_expected = training ? expected.d_gamma : expected.d_gamma_inference;
             const Tensor<double>& db_expected = training ? expected.d_beta : expected.d_beta_inference;
-            if (wanted & 1) CHECK(relative_difference(dx, dx_expected) < tolerance<float>());
-            if (wanted & 2) CHECK(relative_difference(dg, dg_expected) < tolerance<float>());
-            if (wanted & 4) CHECK(relative_difference(db, db_expected) < tolerance<float>());
+            if (wanted & 1) CHECK(relative_difference(dx, dx_expected) < library_tolerance<float>());
+            if (wanted & 2) CHECK(relative_difference(dg, dg_expected) < library_tolerance<float>());
+            if (wanted & 4) CHECK(relative_difference(db, db_expected) < library_tolerance<float>());
             if (!(wanted & 1)) CHECK(std::isnan(cast<double>(dx).to_vector()[0]));
             if (!(wanted & 2)) CHECK(std::isnan(cast<double>(dg).to_vector()[0]));
             if (!(wanted & 4)) CHECK(std::isnan(cast<double>(db).to_vector()[0]));
@@ -221,8 +217,8 @@ TEST_CASE("batchnorm on cuda works on channel slices and in place", "[cuda][batc
     Tensor<float> saved_inv_std = poisoned_on_device<float>(Shape{channels});
     cuda::batchnorm_forward_training(x, gamma, beta, c.momentum, c.epsilon, c.unbiased, moving_mean, moving_variance,
                                      y, saved_mean, saved_inv_std);
-    CHECK(relative_difference(y, expected.y) < tolerance<float>());
-    CHECK(relative_difference(moving_variance, expected.moving_variance) < tolerance<float>());
+    CHECK(relative_difference(y, expected.y) < library_tolerance<float>());
+    CHECK(relative_difference(moving_variance, expected.moving_variance) < library_tolerance<float>());
     const Tensor<float> y_host = to_device(y_wide, Device::cpu);
     const RowMatrix<float> ym = y_host.as_rows();
     Index touched = 0;
@@ -235,21 +231,21 @@ TEST_CASE("batchnorm on cuda works on channel slices and in place", "[cuda][batc
     cuda::batchnorm_forward_inference(x, gamma, beta, to_device(cast<float>(expected.moving_mean), Device::cuda),
                                       to_device(cast<float>(expected.moving_variance), Device::cuda), c.epsilon,
                                       in_place);
-    CHECK(relative_difference(x, expected.y_inference) < tolerance<float>());
+    CHECK(relative_difference(x, expected.y_inference) < library_tolerance<float>());
 
     const Tensor<float> x_plain = to_device(o.x, Device::cuda);
     Tensor<float> grad = to_device(o.dy, Device::cuda), d_gamma = poisoned_on_device<float>(Shape{channels});
     cuda::batchnorm_backward_training(x_plain, gamma, to_device(cast<float>(expected.saved_mean), Device::cuda),
                                       to_device(cast<float>(expected.saved_inv_std), Device::cuda), grad, &grad,
                                       &d_gamma, nullptr);
-    CHECK(relative_difference(grad, expected.dx) < tolerance<float>());
-    CHECK(relative_difference(d_gamma, expected.d_gamma) < tolerance<float>());
+    CHECK(relative_difference(grad, expected.dx) < library_tolerance<float>());
+    CHECK(relative_difference(d_gamma, expected.d_gamma) < library_tolerance<float>());
     grad = to_device(o.dy, Device::cuda);
     cuda::batchnorm_backward_inference(x_plain, gamma, to_device(cast<float>(expected.moving_mean), Device::cuda),
                                        to_device(cast<float>(expected.moving_variance), Device::cuda), c.epsilon, grad,
                                        &grad, &d_gamma, nullptr);
-    CHECK(relative_difference(grad, expected.dx_inference) < tolerance<float>());
-    CHECK(relative_difference(d_gamma, expected.d_gamma_inference) < tolerance<float>());
+    CHECK(relative_difference(grad, expected.dx_inference) < library_tolerance<float>());
+    CHECK(relative_difference(d_gamma, expected.d_gamma_inference) < library_tolerance<float>());
 }
 
 TEST_CASE("batchnorm on cuda rejects cpu tensors, wrong shapes, bad parameters and mixed devices",

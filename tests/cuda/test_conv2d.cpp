@@ -25,16 +25,13 @@
 using namespace bcnn;
 using bcnn::testing::cast;
 using bcnn::testing::fresh_seed;
+using bcnn::testing::library_tolerance;
 using bcnn::testing::poisoned_on_device;
 using bcnn::testing::random_tensor;
 using bcnn::testing::relative_difference;
 
 namespace {
 
-template <typename T>
-double tolerance() {
-    return std::is_same<T, float>::value ? 1e-4 : 1e-10;
-}
 constexpr double kTf32Tolerance = 1e-2;
 
 struct Case {
@@ -111,9 +108,9 @@ TEMPLATE_TEST_CASE("conv2d on cuda matches the cpu kernel", "[cuda][conv2d]", fl
     const std::uint64_t seed = fresh_seed();
     for (const Case& c : kCases) {
         CAPTURE(c.name, seed);
-        check_case<TestType>(c, seed, tolerance<TestType>());
+        check_case<TestType>(c, seed, library_tolerance<TestType>());
         // A second call reuses the cached algorithms and scratch buffers.
-        check_case<TestType>(c, seed + 100, tolerance<TestType>());
+        check_case<TestType>(c, seed + 100, library_tolerance<TestType>());
     }
 }
 
@@ -144,9 +141,9 @@ TEST_CASE("conv2d_backward on cuda computes only the gradients asked for", "[cud
                       db = poisoned_on_device<float>(o.bias.shape());
         cuda::conv2d_backward(x, w, dy, params_of(c), wanted & 1 ? &dx : nullptr, wanted & 2 ? &dw : nullptr,
                               wanted & 4 ? &db : nullptr);
-        if (wanted & 1) CHECK(relative_difference(dx, expected.dx) < tolerance<float>());
-        if (wanted & 2) CHECK(relative_difference(dw, expected.d_weights) < tolerance<float>());
-        if (wanted & 4) CHECK(relative_difference(db, expected.d_bias) < tolerance<float>());
+        if (wanted & 1) CHECK(relative_difference(dx, expected.dx) < library_tolerance<float>());
+        if (wanted & 2) CHECK(relative_difference(dw, expected.d_weights) < library_tolerance<float>());
+        if (wanted & 4) CHECK(relative_difference(db, expected.d_bias) < library_tolerance<float>());
         // Gradients not asked for are not written: they stay NaN.
         if (!(wanted & 1)) CHECK(std::isnan(cast<double>(dx).to_vector()[0]));
         if (!(wanted & 2)) CHECK(std::isnan(cast<double>(dw).to_vector()[0]));
@@ -175,14 +172,14 @@ TEST_CASE("conv2d on cuda reads and writes channel slices of wider device buffer
                                          Device::cuda);
         Tensor<float> y = y_wide.channels(1, 1 + c.k);
         cuda::conv2d_forward(x, w, c.bias ? &b : nullptr, params_of(c), y);
-        CHECK(relative_difference(y, expected.y) < tolerance<float>());
+        CHECK(relative_difference(y, expected.y) < library_tolerance<float>());
 
         Tensor<float> dx_wide = to_device(Tensor<float>(Shape{c.n, c.h, c.w, c.c + 3}, -7.f), Device::cuda);
         Tensor<float> dx = dx_wide.channels(0, c.c);
         Tensor<float> dw = poisoned_on_device<float>(o.weights.shape());
         cuda::conv2d_backward(x, w, dy, params_of(c), &dx, &dw, nullptr);
-        CHECK(relative_difference(dx, expected.dx) < tolerance<float>());
-        CHECK(relative_difference(dw, expected.d_weights) < tolerance<float>());
+        CHECK(relative_difference(dx, expected.dx) < library_tolerance<float>());
+        CHECK(relative_difference(dw, expected.d_weights) < library_tolerance<float>());
 
         // Channels outside the slices are untouched.
         const Tensor<float> y_host = to_device(y_wide, Device::cpu), dx_host = to_device(dx_wide, Device::cpu);

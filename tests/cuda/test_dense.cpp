@@ -20,16 +20,12 @@
 using namespace bcnn;
 using bcnn::testing::cast;
 using bcnn::testing::fresh_seed;
+using bcnn::testing::library_tolerance;
 using bcnn::testing::poisoned_on_device;
 using bcnn::testing::random_tensor;
 using bcnn::testing::relative_difference;
 
 namespace {
-
-template <typename T>
-double tolerance() {
-    return std::is_same<T, float>::value ? 1e-4 : 1e-10;
-}
 
 struct Case {
     const char* name;
@@ -85,15 +81,15 @@ TEMPLATE_TEST_CASE("dense on cuda matches the cpu kernel", "[cuda][dense]", floa
                                b = to_device(o.bias, Device::cuda), dy = to_device(o.dy, Device::cuda);
         Tensor<TestType> y = poisoned_on_device<TestType>(expected.y.shape());
         backend::dense_forward(x, w, c.bias ? &b : nullptr, y, c.activation);
-        CHECK(relative_difference(y, expected.y) < tolerance<TestType>());
+        CHECK(relative_difference(y, expected.y) < library_tolerance<TestType>());
 
         Tensor<TestType> dx = poisoned_on_device<TestType>(o.x.shape()),
                          dw = poisoned_on_device<TestType>(o.weights.shape()),
                          db = poisoned_on_device<TestType>(o.bias.shape());
         backend::dense_backward(x, w, dy, &dx, &dw, &db);
-        CHECK(relative_difference(dx, expected.dx) < tolerance<TestType>());
-        CHECK(relative_difference(dw, expected.d_weights) < tolerance<TestType>());
-        CHECK(relative_difference(db, expected.d_bias) < tolerance<TestType>());
+        CHECK(relative_difference(dx, expected.dx) < library_tolerance<TestType>());
+        CHECK(relative_difference(dw, expected.d_weights) < library_tolerance<TestType>());
+        CHECK(relative_difference(db, expected.d_bias) < library_tolerance<TestType>());
     }
 }
 
@@ -124,9 +120,9 @@ TEST_CASE("dense_backward on cuda computes only the gradients asked for", "[cuda
                       db = poisoned_on_device<float>(o.bias.shape());
         cuda::dense_backward(x, w, dy, wanted & 1 ? &dx : nullptr, wanted & 2 ? &dw : nullptr,
                              wanted & 4 ? &db : nullptr);
-        if (wanted & 1) CHECK(relative_difference(dx, expected.dx) < tolerance<float>());
-        if (wanted & 2) CHECK(relative_difference(dw, expected.d_weights) < tolerance<float>());
-        if (wanted & 4) CHECK(relative_difference(db, expected.d_bias) < tolerance<float>());
+        if (wanted & 1) CHECK(relative_difference(dx, expected.dx) < library_tolerance<float>());
+        if (wanted & 2) CHECK(relative_difference(dw, expected.d_weights) < library_tolerance<float>());
+        if (wanted & 4) CHECK(relative_difference(db, expected.d_bias) < library_tolerance<float>());
         // Gradients not asked for are not written: they stay NaN.
         if (!(wanted & 1)) CHECK(std::isnan(cast<double>(dx).to_vector()[0]));
         if (!(wanted & 2)) CHECK(std::isnan(cast<double>(dw).to_vector()[0]));
@@ -157,15 +153,15 @@ TEST_CASE("dense on cuda reads and writes row views of wider device buffers", "[
     Tensor<float> y_wide = to_device(Tensor<float>(Shape{c.n, c.out + 3}, -7.f), Device::cuda);
     Tensor<float> y = y_wide.channels(1, 1 + c.out);
     cuda::dense_forward(x, w, &b, y, c.activation);
-    CHECK(relative_difference(y, expected.y) < tolerance<float>());
+    CHECK(relative_difference(y, expected.y) < library_tolerance<float>());
 
     Tensor<float> dx_wide = to_device(Tensor<float>(Shape{c.n, c.in + 3}, -7.f), Device::cuda);
     Tensor<float> dx = dx_wide.channels(0, c.in);
     Tensor<float> dw = poisoned_on_device<float>(o.weights.shape()), db = poisoned_on_device<float>(o.bias.shape());
     cuda::dense_backward(x, w, dy, &dx, &dw, &db);
-    CHECK(relative_difference(dx, expected.dx) < tolerance<float>());
-    CHECK(relative_difference(dw, expected.d_weights) < tolerance<float>());
-    CHECK(relative_difference(db, expected.d_bias) < tolerance<float>());
+    CHECK(relative_difference(dx, expected.dx) < library_tolerance<float>());
+    CHECK(relative_difference(dw, expected.d_weights) < library_tolerance<float>());
+    CHECK(relative_difference(db, expected.d_bias) < library_tolerance<float>());
 
     // Columns outside the views are untouched.
     const Tensor<float> y_host = to_device(y_wide, Device::cpu), dx_host = to_device(dx_wide, Device::cpu);
