@@ -205,18 +205,21 @@ struct Comparison {
     const Tensor* bcnn;
 };
 
-struct ConvRow {
-    ConvWorkload ref;
+// A convolution row, plain or depthwise (oneDNN groups): the passes `p`
+// asks for through one OneDnnConv, each output compared with bcnn's.
+template <typename Workload>
+struct ConvolutionRow {
+    Workload ref;
     Tensor y, dx, d_weights, d_bias;
     Steps steps;
     std::string impl;
     std::vector<Comparison> comparisons;
     Pass pass;
 
-    ConvRow(const ConvShape& s, Pass p)
-        : ref(s), y(s.output_shape()), dx(s.input_shape()), d_weights(s.weights_shape()),
-          d_bias(bcnn::Shape{s.filters}), pass(p) {
-        const OneDnnConv conv(s.channels, s.filters, s.size, s.kernel, s.stride, s.same, 1, true);
+    template <typename LayerShape>
+    ConvolutionRow(const LayerShape& s, Pass p, const OneDnnConv& conv, const bcnn::Shape& output, Index filters)
+        : ref(s), y(output), dx(s.input_shape()), d_weights(s.weights_shape()), d_bias(bcnn::Shape{filters}),
+          pass(p) {
         if (wants_forward(p)) {
             conv.add_forward(steps, ref.x, ref.weights, &ref.bias, y, impl);
             comparisons.push_back({"y", &y, &ref.y});
@@ -234,33 +237,16 @@ struct ConvRow {
     void run_reference() { ref.run(pass); }
 };
 
-struct DepthwiseRow {
-    DepthwiseWorkload ref;
-    Tensor y, dx, d_weights, d_bias;
-    Steps steps;
-    std::string impl;
-    std::vector<Comparison> comparisons;
-    Pass pass;
+struct ConvRow : ConvolutionRow<ConvWorkload> {
+    ConvRow(const ConvShape& s, Pass p)
+        : ConvolutionRow(s, p, OneDnnConv(s.channels, s.filters, s.size, s.kernel, s.stride, s.same, 1, true),
+                         s.output_shape(), s.filters) {}
+};
 
+struct DepthwiseRow : ConvolutionRow<DepthwiseWorkload> {
     DepthwiseRow(const DepthwiseShape& s, Pass p)
-        : ref(s), y(s.input_shape()), dx(s.input_shape()), d_weights(s.weights_shape()),
-          d_bias(bcnn::Shape{s.channels}), pass(p) {
-        const OneDnnConv conv(s.channels, s.channels, s.size, s.kernel, 1, true, s.channels, true);
-        if (wants_forward(p)) {
-            conv.add_forward(steps, ref.x, ref.weights, &ref.bias, y, impl);
-            comparisons.push_back({"y", &y, &ref.y});
-        }
-        if (wants_data(p)) {
-            conv.add_backward_data(steps, ref.dy, ref.weights, dx, impl);
-            comparisons.push_back({"dx", &dx, &ref.dx});
-        }
-        if (wants_weights(p)) {
-            conv.add_backward_weights(steps, ref.x, ref.dy, d_weights, &d_bias, impl);
-            comparisons.push_back({"d_weights", &d_weights, &ref.d_weights});
-            comparisons.push_back({"d_bias", &d_bias, &ref.d_bias});
-        }
-    }
-    void run_reference() { ref.run(pass); }
+        : ConvolutionRow(s, p, OneDnnConv(s.channels, s.channels, s.size, s.kernel, 1, true, s.channels, true),
+                         s.input_shape(), s.channels) {}
 };
 
 // Depthwise (no bias) then pointwise (with bias). The backward passes read
