@@ -3,6 +3,10 @@
 #include "bcnn/backend/cuda/device.hpp"
 
 #include <iomanip>
+#include <map>
+#include <mutex>
+
+#include "bcnn/core/block_cache.hpp"
 
 #include "check_libraries.hpp"
 #include "probe.hpp"
@@ -58,25 +62,82 @@ std::string describe_device() {
 
 namespace {
 
-// Storage's release hook. Its status is dropped: a destructor must not throw,
-// and at exit the runtime may already be unloading (cudaErrorCudartUnloading).
-void free_device_memory(void* data) { cudaFree(data); }
+// Device number -> its cache of freed device blocks (core/block_cache.hpp).
+// Never destroyed: tensors released while the program exits still find theirs.
+struct DeviceCaches {
+    std::mutex mutex;
+    std::map<int, BlockCache*> caches;
+};
+
+DeviceCaches& device_caches() {
+    static DeviceCaches* caches = new DeviceCaches();
+    return *caches;
+}
+
+// cudaMalloc for the cache: nullptr when the device is out of memory (the
+// cache then frees its blocks and asks again); other failures throw.
+void* device_malloc(int device, std::size_t bytes) {
+    void* data = nullptr;
+    const cudaError_t status = cudaMalloc(&data, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();  // clears the (non-sticky) error
+        return nullptr;
+    }
+    BCNN_CUDA_CHECK(status, "cuda::allocate of " << bytes << " bytes on device " << device);
+    return data;
+}
+
+// Its status is dropped: the release hook runs in destructors, and at exit
+// the runtime may already be unloading (cudaErrorCudartUnloading).
+void device_free(void* data) { cudaFree(data); }
+
+BlockCache& current_device_cache(int* device_out = nullptr) {
+    int device = 0;
+    BCNN_CUDA_CHECK(cudaGetDevice(&device), "cuda: device memory cache");
+    if (device_out) *device_out = device;
+    DeviceCaches& all = device_caches();
+    std::lock_guard<std::mutex> lock(all.mutex);
+    BlockCache*& cache = all.caches[device];
+    if (!cache) cache = new BlockCache([device](std::size_t bytes) { return device_malloc(device, bytes); }, &device_free);
+    return *cache;
+}
+
+// Storage's release hook: the block goes back to the cache of its device.
+void release_to_cache(void* data) {
+    DeviceCaches& all = device_caches();
+    std::lock_guard<std::mutex> lock(all.mutex);
+    for (const auto& [device, cache] : all.caches)
+        if (cache->owns(data)) {
+            cache->release(data);
+            return;
+        }
+}
 
 }  // namespace
 
-// One cudaMalloc per call. The caching allocator (a later issue) will serve
-// freed blocks again and come here only for fresh ones; its release hook will
-// hand blocks back to the cache instead of calling cudaFree.
 std::shared_ptr<Storage> allocate(std::size_t bytes) {
-    void* data = nullptr;
-    if (bytes > 0) BCNN_CUDA_CHECK(cudaMalloc(&data, bytes), "cuda::allocate of " << bytes << " bytes");
+    int device = 0;
+    BlockCache& cache = current_device_cache(&device);
+    void* data = cache.acquire(bytes);
+    BCNN_CHECK(bytes == 0 || data, "cuda::allocate of " << bytes << " bytes on device " << device
+                                                        << ": out of device memory (cudaMalloc failed after the cache "
+                                                           "gave back its free blocks; "
+                                                        << cache.stats().bytes_in_use
+                                                        << " bytes are held by live tensors)");
     try {
-        return std::make_shared<Storage>(data, bytes, Device::cuda, &free_device_memory);
+        return std::make_shared<Storage>(data, bytes, Device::cuda, &release_to_cache);
     } catch (...) {
-        cudaFree(data);
+        cache.release(data);
         throw;
     }
 }
+
+MemoryStats memory_stats() {
+    const BlockCache::Stats stats = current_device_cache().stats();
+    return MemoryStats{stats.allocations, stats.reuses, stats.bytes_in_use, stats.bytes_cached};
+}
+
+void empty_cache() { current_device_cache().trim(); }
 
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes) {
     BCNN_CUDA_CHECK(cudaMemcpy(device_dst, host_src, bytes, cudaMemcpyHostToDevice),

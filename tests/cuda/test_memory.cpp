@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <bcnn/backend/relu.hpp>
 
@@ -83,11 +84,31 @@ TEST_CASE("allocate and the raw copies round-trip bytes", "[cuda][memory]") {
     CHECK(std::memcmp(back.data(), source.data(), bytes) == 0);
 }
 
+TEST_CASE("the caching allocator serves a repeated step without cudaMalloc", "[cuda][memory]") {
+    const std::vector<Shape> step{Shape{32, 150, 150, 16}, Shape{3, 3, 16, 16}, Shape{16}, Shape{32, 4}};
+    const auto run_step = [&] {
+        std::vector<Tensor<float>> tensors;
+        for (const Shape& shape : step) tensors.push_back(to_device(Tensor<float>(shape, 1.f), Device::cuda));
+        return cuda::memory_stats();
+    };
+    const cuda::MemoryStats before = cuda::memory_stats();
+    const cuda::MemoryStats first = run_step();
+    const cuda::MemoryStats after_first = cuda::memory_stats();
+    const cuda::MemoryStats second = run_step();
+    CHECK(second.device_allocations == first.device_allocations);  // served from the cache
+    CHECK(second.reuses >= first.reuses + step.size());
+    CHECK(first.bytes_in_use >= before.bytes_in_use + 32 * 150 * 150 * 16 * sizeof(float));
+    CHECK(after_first.bytes_in_use == before.bytes_in_use);  // the step's tensors went back to the cache
+    CHECK(after_first.bytes_cached >= 32 * 150 * 150 * 16 * sizeof(float));
+    cuda::empty_cache();
+    CHECK(cuda::memory_stats().bytes_cached == 0);
+}
+
 TEST_CASE("a failed CUDA call throws bcnn::Error naming the call, status and size", "[cuda][memory]") {
     const std::size_t too_many = std::size_t(1) << 50;  // 1 PiB
     CHECK_THROWS_WITH(cuda::allocate(too_many),
-                      Catch::Contains("cuda::allocate of 1125899906842624 bytes: cudaMalloc(&data, bytes) returned "
-                                      "cudaErrorMemoryAllocation"));
+                      Catch::Contains("cuda::allocate of 1125899906842624 bytes on device ") &&
+                          Catch::Contains(": out of device memory (cudaMalloc failed after the cache gave back"));
     // The failure is not left behind for the next kernel launch to report.
     const Tensor<float> x = to_device(Tensor<float>(Shape{3}, -1.f), Device::cuda);
     Tensor<float> y = testing::poisoned_on_device<float>(Shape{3});

@@ -23,9 +23,27 @@ bool device_available(std::string* why_not = nullptr);
 // cuBLAS 13.1.0, cuDNN 9.19.0". Throws bcnn::Error when there is no device.
 std::string describe_device();
 
-// `bytes` of device memory (contents unspecified) as Storage on Device::cuda,
-// released with cudaFree when the last tensor sharing it is gone.
+// `bytes` of device memory (contents unspecified) on the current device, as
+// Storage on Device::cuda. Served by the device's caching allocator
+// (core/block_cache.hpp): when the last tensor sharing it is gone the block
+// returns to the cache, and later requests of about its size reuse it, so a
+// training step that repeats the last one's sizes calls no cudaMalloc.
+// Throws bcnn::Error naming the size when the device is out of memory even
+// after the cache gave its free blocks back.
 std::shared_ptr<Storage> allocate(std::size_t bytes);
+
+// The current device's caching allocator.
+struct MemoryStats {
+    std::size_t device_allocations;  // cudaMalloc calls that succeeded
+    std::size_t reuses;              // allocate() calls served from the cache
+    std::size_t bytes_in_use;        // held by live tensors (sizes rounded up to 512 bytes)
+    std::size_t bytes_cached;        // freed, kept for reuse
+};
+MemoryStats memory_stats();
+
+// Gives the current device's cached blocks back with cudaFree (e.g. before
+// handing the GPU to another library).
+void empty_cache();
 
 // Synchronous copies between pageable host memory and device memory.
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);

@@ -1,0 +1,77 @@
+#pragma once
+// Native-width SIMD vectors for the register-blocked direct kernels
+// (conv2d_direct.hpp, depthwise_conv2d.hpp), written with the GCC/Clang
+// vector extensions instead of ISA intrinsics, so one source serves every
+// target that -march selects:
+//   -mavx512f: 64-byte vectors (zmm), 16 floats / 8 doubles
+//   -mavx:     32-byte vectors (ymm),  8 floats / 4 doubles
+//   otherwise: 16-byte vectors (xmm with SSE2; plain scalar code where the
+//              target has no vector unit: the compiler lowers them).
+// A kernel keeps an array of Vec<T> accumulators whose size is a compile-time
+// constant, so the compiler assigns them to registers; `acc += x * w` becomes
+// one fused multiply-add where the target has FMA (GCC contracts a * b + c).
+//
+//   Vec<T>                  simd::width<T> lanes of T
+//   load(p), store(p, v)    unaligned, whole vector
+//   load_part(p, n)         the first n lanes from p, zeros after
+//   store_part(p, v, n)     the first n lanes of v to p
+//   broadcast(x)            every lane = x
+
+#include <cstring>
+
+namespace bcnn {
+namespace cpu {
+namespace simd {
+
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
+template <typename T>
+struct VectorOf {
+    typedef T type __attribute__((vector_size(kVectorBytes)));
+};
+
+template <typename T>
+using Vec = typename VectorOf<T>::type;
+
+// Lanes in one Vec<T>.
+template <typename T>
+constexpr int width = kVectorBytes / static_cast<int>(sizeof(T));
+
+template <typename T>
+inline Vec<T> load(const T* p) {
+    Vec<T> v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+template <typename T>
+inline void store(T* p, const Vec<T>& v) {
+    std::memcpy(p, &v, sizeof(v));
+}
+
+template <typename T>
+inline Vec<T> load_part(const T* p, int lanes) {
+    Vec<T> v = {};
+    std::memcpy(&v, p, sizeof(T) * static_cast<std::size_t>(lanes));
+    return v;
+}
+
+template <typename T>
+inline void store_part(T* p, const Vec<T>& v, int lanes) {
+    std::memcpy(p, &v, sizeof(T) * static_cast<std::size_t>(lanes));
+}
+
+template <typename T>
+inline Vec<T> broadcast(T x) {
+    return Vec<T>{} + x;
+}
+
+}  // namespace simd
+}  // namespace cpu
+}  // namespace bcnn
