@@ -43,6 +43,7 @@
 #include "bcnn/kernels/cpu/batchnorm.hpp"
 #include "nhwc_staging.hpp"
 #include "reduce_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -120,7 +121,7 @@ public:
     T* channel_pair() const {
         const detail::TensorLayout pair = detail::packed_nhwc(1, 1, 1, 2 * layout_.c);
         T* data = staging_.scratch(detail::Scratch::statistics, pair);
-        BCNN_CUDA_CHECK(cudaMemsetAsync(data, 0, detail::bytes_of<T>(2 * layout_.c)), where());
+        BCNN_CUDA_CHECK(cudaMemsetAsync(data, 0, detail::bytes_of<T>(2 * layout_.c), detail::context_stream()), where());
         return data;
     }
 

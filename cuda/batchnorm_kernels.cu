@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "batchnorm_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -45,7 +46,8 @@ cudaError_t update_moving_statistics(T* moving_mean, T* moving_variance, const T
                                      const T* batch_variance, Index channels, double momentum,
                                      double variance_factor) {
     if (channels == 0) return cudaSuccess;
-    update_moving_statistics_kernel<<<static_cast<unsigned>((channels + kThreads - 1) / kThreads), kThreads>>>(
+    update_moving_statistics_kernel<<<static_cast<unsigned>((channels + kThreads - 1) / kThreads), kThreads, 0,
+                                      detail::context_stream()>>>(
         moving_mean, moving_variance, batch_mean, batch_variance, channels, momentum, variance_factor);
     return cudaGetLastError();
 }
@@ -56,8 +58,8 @@ cudaError_t frozen_batchnorm_input_gradient(const RowMatrix<T>& dy, const T* gam
     if (dx.rows * dx.cols == 0) return cudaSuccess;
     const dim3 grid(static_cast<unsigned>(std::min<Index>((dx.cols + kThreads - 1) / kThreads, kMaxGrid)),
                     static_cast<unsigned>(std::min<Index>(dx.rows, kMaxGrid)));
-    frozen_input_gradient_kernel<<<grid, kThreads>>>(dy.data, dy.ld, gamma, variance, epsilon, dx.data, dx.ld,
-                                                     dx.rows, dx.cols);
+    frozen_input_gradient_kernel<<<grid, kThreads, 0, detail::context_stream()>>>(
+        dy.data, dy.ld, gamma, variance, epsilon, dx.data, dx.ld, dx.rows, dx.cols);
     return cudaGetLastError();
 }
 

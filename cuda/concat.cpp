@@ -9,6 +9,7 @@
 #include "argument_checks.hpp"
 #include "bcnn/kernels/cpu/concat.hpp"
 #include "check.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -31,7 +32,7 @@ void copy_rows(const RowMatrix<T>& from, const RowMatrix<T>& to, const char* op,
     BCNN_CUDA_CHECK(cudaMemcpy2DAsync(to.data, sizeof(T) * static_cast<std::size_t>(to.ld), from.data,
                                       sizeof(T) * static_cast<std::size_t>(from.ld),
                                       sizeof(T) * static_cast<std::size_t>(from.cols),
-                                      static_cast<std::size_t>(from.rows), cudaMemcpyDeviceToDevice, 0),
+                                      static_cast<std::size_t>(from.rows), cudaMemcpyDeviceToDevice, detail::context_stream()),
                     op << ", input " << index << " (" << from.rows << " rows of " << from.cols << ")");
 }
 

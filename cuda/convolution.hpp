@@ -40,6 +40,7 @@
 #include "bcnn/kernels/cpu/conv2d.hpp"
 #include "conv_algorithms.hpp"
 #include "nhwc_staging.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -102,7 +103,8 @@ public:
         if (!padded() && x.is_contiguous()) return x.data();
         T* staged = scratch(Scratch::input, padded_input_layout());
         if (padded())
-            BCNN_CUDA_CHECK(cudaMemsetAsync(staged, 0, bytes_of<T>(padded_elements())), where_ << ": padded input");
+            BCNN_CUDA_CHECK(cudaMemsetAsync(staged, 0, bytes_of<T>(padded_elements()), context_stream()),
+                            where_ << ": padded input");
         copy(layout_of(x, "cuda convolution input"), x.data(), padded_region_layout(), staged);
         return staged;
     }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "check_libraries.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -20,6 +21,7 @@ public:
         try {
             BCNN_CUDA_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH), "cuda: cuBLAS math mode");
             BCNN_CUDA_CHECK(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED), "cuda: cuBLAS atomics mode");
+            BCNN_CUDA_CHECK(cublasSetStream(handle_, context_stream()), "cuda: cuBLAS stream for device " << device);
         } catch (...) {
             cublasDestroy(handle_);
             throw;

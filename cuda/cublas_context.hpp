@@ -2,7 +2,7 @@
 // Internal to bcnn_cuda: the calling thread's cuBLAS handle for its current
 // device (cudaGetDevice), created on first use and destroyed when the thread
 // ends; cuBLAS handles must not be shared by threads running at once. Handles
-// run on the legacy default stream, like cuDNN's (cudnn_context.hpp), with
+// run on the thread's context stream (stream.hpp), like cuDNN's, with
 // the default math mode (no TF32 for float) and atomics disallowed, so every
 // GEMM is deterministic.
 

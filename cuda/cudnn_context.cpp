@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "check_libraries.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -25,6 +26,12 @@ void* GrowingBuffer::get(std::size_t bytes, const std::string& context) {
 
 CudnnContext::CudnnContext(int device) : device_(device) {
     BCNN_CUDA_CHECK(cudnnCreate(&handle_), "cuda: cuDNN handle for device " << device);
+    try {
+        BCNN_CUDA_CHECK(cudnnSetStream(handle_, context_stream()), "cuda: cuDNN stream for device " << device);
+    } catch (...) {
+        cudnnDestroy(handle_);
+        throw;
+    }
 }
 
 // Runs when the thread ends, before the CUDA runtime's own teardown at exit;

@@ -4,8 +4,8 @@
 // run one after the other) and the convolution algorithms already chosen.
 // cuDNN handles must not be shared by threads running at once, so each
 // thread gets its own context per device.
-// bcnn has no streams yet: handles run on the legacy default stream, in order
-// with to_device's copies, so scratch buffers can be reused call after call.
+// The handle runs on the thread's context stream (stream.hpp), in order with
+// the thread's other ops, so scratch buffers can be reused call after call.
 
 #include <cudnn.h>
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "dense_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -33,7 +34,8 @@ cudaError_t add_bias_and_activate(const RowMatrix<T>& y, const T* bias, cpu::Act
     if ((!bias && !relu) || y.rows * y.cols == 0) return cudaSuccess;
     const dim3 grid(static_cast<unsigned>(std::min<Index>((y.cols + kThreads - 1) / kThreads, kMaxGrid)),
                     static_cast<unsigned>(std::min<Index>(y.rows, kMaxGrid)));
-    add_bias_and_activate_kernel<<<grid, kThreads>>>(y.data, y.ld, y.rows, y.cols, bias, relu);
+    add_bias_and_activate_kernel<<<grid, kThreads, 0, detail::context_stream()>>>(y.data, y.ld, y.rows, y.cols, bias,
+                                                                                  relu);
     return cudaGetLastError();
 }
 

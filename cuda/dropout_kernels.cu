@@ -6,6 +6,7 @@
 
 #include "dropout_kernels.hpp"
 #include "philox.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -51,8 +52,8 @@ cudaError_t dropout_forward(const RowMatrix<T>& x, T rate, T scale, std::uint64_
     const bool contiguous = x.contiguous() && mask.contiguous() && y.contiguous();
     const Index rows = contiguous ? 1 : x.rows, cols = contiguous ? x.rows * x.cols : x.cols;
     if (rows * cols == 0) return cudaSuccess;
-    dropout_forward_kernel<<<grid_of(rows, cols), kThreads>>>(x.data, x.ld, mask.data, mask.ld, y.data, y.ld, rows,
-                                                              cols, rate, scale, seed, first);
+    dropout_forward_kernel<<<grid_of(rows, cols), kThreads, 0, detail::context_stream()>>>(
+        x.data, x.ld, mask.data, mask.ld, y.data, y.ld, rows, cols, rate, scale, seed, first);
     return cudaGetLastError();
 }
 
@@ -61,8 +62,8 @@ cudaError_t dropout_backward(const RowMatrix<T>& dy, const RowMatrix<T>& mask, c
     const bool contiguous = dy.contiguous() && mask.contiguous() && dx.contiguous();
     const Index rows = contiguous ? 1 : dy.rows, cols = contiguous ? dy.rows * dy.cols : dy.cols;
     if (rows * cols == 0) return cudaSuccess;
-    dropout_backward_kernel<<<grid_of(rows, cols), kThreads>>>(dy.data, dy.ld, mask.data, mask.ld, dx.data, dx.ld,
-                                                               rows, cols);
+    dropout_backward_kernel<<<grid_of(rows, cols), kThreads, 0, detail::context_stream()>>>(
+        dy.data, dy.ld, mask.data, mask.ld, dx.data, dx.ld, rows, cols);
     return cudaGetLastError();
 }
 

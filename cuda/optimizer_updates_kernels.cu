@@ -9,6 +9,7 @@
 
 #include "exact_arithmetic.cuh"
 #include "optimizer_updates_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -57,14 +58,15 @@ __global__ void sgd_kernel(T* p, const T* g, T* velocity, Index n, T learning_ra
 template <typename T>
 cudaError_t adam_update(T* p, const T* g, T* m, T* v, Index n, const AdamConstants<T>& k) {
     if (n == 0) return cudaSuccess;
-    adam_kernel<<<blocks_for(n), kThreads>>>(p, g, m, v, n, k);
+    adam_kernel<<<blocks_for(n), kThreads, 0, detail::context_stream()>>>(p, g, m, v, n, k);
     return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t sgd_update(T* p, const T* g, T* velocity, Index n, T learning_rate, T momentum, bool nesterov) {
     if (n == 0) return cudaSuccess;
-    sgd_kernel<<<blocks_for(n), kThreads>>>(p, g, velocity, n, learning_rate, momentum, nesterov);
+    sgd_kernel<<<blocks_for(n), kThreads, 0, detail::context_stream()>>>(p, g, velocity, n, learning_rate, momentum,
+                                                                         nesterov);
     return cudaGetLastError();
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "pool2d_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -53,16 +54,16 @@ cudaError_t scale_by_window_size_over_count(T* data, Index batch, Index channels
                                             const Window2D& window) {
     const Index rows = batch * geometry.out_h * geometry.out_w;
     if (rows * channels == 0) return cudaSuccess;
-    scale_by_window_size_over_count_kernel<<<grid_for(rows, channels), kThreads>>>(data, rows, channels, geometry,
-                                                                                   window);
+    scale_by_window_size_over_count_kernel<<<grid_for(rows, channels), kThreads, 0, detail::context_stream()>>>(
+        data, rows, channels, geometry, window);
     return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t broadcast_over_pixels(const RowMatrix<T>& dy, Index pixels, T scale, const RowMatrix<T>& dx) {
     if (dx.rows * dx.cols == 0) return cudaSuccess;
-    broadcast_over_pixels_kernel<<<grid_for(dx.rows, dx.cols), kThreads>>>(dy.data, dy.ld, pixels, scale, dx.data,
-                                                                           dx.ld, dx.rows, dx.cols);
+    broadcast_over_pixels_kernel<<<grid_for(dx.rows, dx.cols), kThreads, 0, detail::context_stream()>>>(
+        dy.data, dy.ld, pixels, scale, dx.data, dx.ld, dx.rows, dx.cols);
     return cudaGetLastError();
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "reduce_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -87,12 +88,14 @@ cudaError_t launch_sums(const Term& term, Index rows, Index cols, Index segments
     const Index rows_per_segment = rows / segments, chunks = chunks_per_segment(rows_per_segment);
     const dim3 grid(static_cast<unsigned>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock),
                     static_cast<unsigned>(chunks), static_cast<unsigned>(segments));
-    chunk_sums_kernel<<<grid, dim3(kColumnsPerBlock, kRowLanes)>>>(term, rows_per_segment, cols, chunks, partials);
+    chunk_sums_kernel<<<grid, dim3(kColumnsPerBlock, kRowLanes), 0, detail::context_stream()>>>(term, rows_per_segment,
+                                                                                                cols, chunks, partials);
     const cudaError_t status = cudaGetLastError();
     if (status != cudaSuccess) return status;
     const dim3 finish_grid(static_cast<unsigned>((cols + kFinishThreads - 1) / kFinishThreads),
                            static_cast<unsigned>(segments));
-    finish_sums_kernel<<<finish_grid, kFinishThreads>>>(partials, cols, chunks, scale, out, out_ld);
+    finish_sums_kernel<<<finish_grid, kFinishThreads, 0, detail::context_stream()>>>(partials, cols, chunks, scale, out,
+                                                                                     out_ld);
     return cudaGetLastError();
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "relu_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -55,7 +56,8 @@ cudaError_t relu_forward(const RowMatrix<T>& x, const RowMatrix<T>& y) {
     const bool contiguous = x.contiguous() && y.contiguous();
     const Extent e = extent_of(x, contiguous);
     if (e.rows * e.cols == 0) return cudaSuccess;
-    relu_forward_kernel<<<e.grid(), kThreads>>>(x.data, x.ld, y.data, y.ld, e.rows, e.cols);
+    relu_forward_kernel<<<e.grid(), kThreads, 0, detail::context_stream()>>>(x.data, x.ld, y.data, y.ld, e.rows,
+                                                                             e.cols);
     return cudaGetLastError();
 }
 
@@ -64,7 +66,8 @@ cudaError_t relu_backward(const RowMatrix<T>& y, const RowMatrix<T>& dy, const R
     const bool contiguous = y.contiguous() && dy.contiguous() && dx.contiguous();
     const Extent e = extent_of(y, contiguous);
     if (e.rows * e.cols == 0) return cudaSuccess;
-    relu_backward_kernel<<<e.grid(), kThreads>>>(y.data, y.ld, dy.data, dy.ld, dx.data, dx.ld, e.rows, e.cols);
+    relu_backward_kernel<<<e.grid(), kThreads, 0, detail::context_stream()>>>(y.data, y.ld, dy.data, dy.ld, dx.data,
+                                                                              dx.ld, e.rows, e.cols);
     return cudaGetLastError();
 }
 

@@ -10,6 +10,7 @@
 
 #include "exact_arithmetic.cuh"
 #include "softmax_cross_entropy_kernels.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -101,8 +102,8 @@ cudaError_t find_bad_rows(const std::int32_t* labels, const RowMatrix<T>* logits
     const int none[2] = {0x7fffffff, 0x7fffffff};
     cudaError_t status = cudaMemcpy(first_bad, none, sizeof(none), cudaMemcpyHostToDevice);
     if (status != cudaSuccess || rows == 0) return status;
-    find_bad_rows_kernel<<<blocks(rows, kThreads), kThreads>>>(labels, logits ? logits->data : static_cast<T*>(nullptr),
-                                                               logits ? logits->ld : 0, rows, classes, first_bad);
+    find_bad_rows_kernel<<<blocks(rows, kThreads), kThreads, 0, detail::context_stream()>>>(
+        labels, logits ? logits->data : static_cast<T*>(nullptr), logits ? logits->ld : 0, rows, classes, first_bad);
     return cudaGetLastError();
 }
 
@@ -110,7 +111,8 @@ template <typename T>
 cudaError_t softmax_cross_entropy_rows(const RowMatrix<T>& z, const std::int32_t* labels, const RowMatrix<T>& p,
                                        double* row_loss) {
     if (z.rows * z.cols == 0) return cudaSuccess;
-    softmax_cross_entropy_rows_kernel<<<static_cast<unsigned>(std::min(z.rows, kMaxGrid)), kThreads>>>(
+    softmax_cross_entropy_rows_kernel<<<static_cast<unsigned>(std::min(z.rows, kMaxGrid)), kThreads, 0,
+                                        detail::context_stream()>>>(
         z.data, z.ld, labels, p.data, p.ld, z.rows, z.cols, row_loss);
     return cudaGetLastError();
 }
@@ -120,8 +122,8 @@ cudaError_t softmax_cross_entropy_gradient(const RowMatrix<T>& p, const std::int
                                            const RowMatrix<T>& d) {
     if (p.rows * p.cols == 0) return cudaSuccess;
     const dim3 grid(blocks(p.cols, kThreads), static_cast<unsigned>(std::min(p.rows, kMaxGrid)));
-    softmax_cross_entropy_gradient_kernel<<<grid, kThreads>>>(p.data, p.ld, labels, inverse_n, d.data, d.ld, p.rows,
-                                                              p.cols);
+    softmax_cross_entropy_gradient_kernel<<<grid, kThreads, 0, detail::context_stream()>>>(
+        p.data, p.ld, labels, inverse_n, d.data, d.ld, p.rows, p.cols);
     return cudaGetLastError();
 }
 

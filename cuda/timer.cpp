@@ -3,6 +3,7 @@
 #include "bcnn/backend/cuda/timer.hpp"
 
 #include "check.hpp"
+#include "stream.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -20,11 +21,11 @@ DeviceTimer::~DeviceTimer() {
     cudaEventDestroy(stop_);
 }
 
-void DeviceTimer::start() { BCNN_CUDA_CHECK(cudaEventRecord(start_), "cuda::DeviceTimer::start"); }
+void DeviceTimer::start() { BCNN_CUDA_CHECK(cudaEventRecord(start_, detail::context_stream()), "cuda::DeviceTimer::start"); }
 
 double DeviceTimer::stop() {
     const char* context = "cuda::DeviceTimer::stop";
-    BCNN_CUDA_CHECK(cudaEventRecord(stop_), context);
+    BCNN_CUDA_CHECK(cudaEventRecord(stop_, detail::context_stream()), context);
     BCNN_CUDA_CHECK(cudaEventSynchronize(stop_), context);
     float milliseconds = 0;
     BCNN_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, start_, stop_), context);

@@ -3,7 +3,7 @@
 // defined in cuda/concat.cpp (bcnn::cuda). The semantics are
 // cpu::concat_channels_*'s (kernels/cpu/concat.hpp): inputs of equal leading
 // dimensions, any tensor may be a channel-slice view. Pure copies
-// (cudaMemcpy2DAsync on the default stream): results equal the CPU's bit for bit.
+// (cudaMemcpy2DAsync on the calling thread's stream): results equal the CPU's bit for bit.
 // Call through bcnn::backend::concat_channels_forward/backward (backend/concat.hpp).
 
 #include <vector>

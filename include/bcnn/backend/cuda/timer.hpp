@@ -1,7 +1,7 @@
 #pragma once
 // Device-side timing for benchmarks, defined in cuda/timer.cpp (bcnn::cuda):
-// a pair of CUDA events recorded on the default stream, where bcnn's CUDA ops
-// run. Plain C++: callers need no CUDA headers.
+// a pair of CUDA events recorded on the calling thread's context stream, where
+// its bcnn::cuda ops run. Plain C++: callers need no CUDA headers.
 
 struct CUevent_st;  // the CUDA runtime's event type (cudaEvent_t is CUevent_st*)
 
