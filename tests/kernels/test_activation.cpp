@@ -111,6 +111,31 @@ TEST_CASE("relu_backward matches finite differences", "[kernels][activation][gra
     CHECK(testing::max_abs_diff(dy, dx) == 0);
 }
 
+TEST_CASE("relu on large contiguous tensors matches reference loops in float and double", "[kernels][activation]") {
+    // Contiguous tensors run in fixed-length spans across rows: sizes below one
+    // span, several spans with a partial last one, odd channel counts.
+    for (const Shape& shape : {Shape{3, 5, 7, 3}, Shape{2, 61, 67, 5}, Shape{3, 50, 50, 16}}) {
+        const auto x = random_tensor<double>(shape, 20), dy = random_tensor<double>(shape, 21);
+        const auto y_reference = relu_reference(x);
+        std::vector<double> dx_reference = dy.to_vector();
+        for (Index i = 0; i < x.numel(); ++i) dx_reference[i] = x.data()[i] > 0 ? dx_reference[i] : 0.0;
+        Tensor<double> y(shape), dx(shape);
+        cpu::relu_forward(x, y);
+        cpu::relu_backward(y, dy, dx);
+        CHECK(testing::max_abs_diff(y, y_reference) == 0);
+        CHECK(dx.to_vector() == dx_reference);
+
+        const std::vector<double> xv = x.to_vector(), dyv = dy.to_vector();
+        const auto xf = Tensor<float>::from_vector(shape, std::vector<float>(xv.begin(), xv.end()));
+        Tensor<float> dyf = Tensor<float>::from_vector(shape, std::vector<float>(dyv.begin(), dyv.end()));
+        Tensor<float> yf(shape);
+        cpu::relu_forward(xf, yf);
+        CHECK(testing::max_abs_diff(to_double(yf), relu_reference(to_double(xf))) == 0);
+        cpu::relu_backward(yf, dyf, dyf);  // in place: dx is dy
+        CHECK(dyf.to_vector() == std::vector<float>(dx_reference.begin(), dx_reference.end()));
+    }
+}
+
 TEST_CASE("softmax_forward matches a reference loop", "[kernels][activation]") {
     for (auto [n, k] : {std::pair<Index, Index>{1, 1}, {3, 7}, {33, 10}, {300, 129}}) {
         const auto z = random_tensor<double>(Shape{n, k}, 9, -4.0, 4.0);

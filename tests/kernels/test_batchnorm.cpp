@@ -280,6 +280,90 @@ TEST_CASE("batchnorm works in place and does not depend on the thread count", "[
     CHECK(one.moving_variance.to_vector() == two.moving_variance.to_vector());
 }
 
+TEST_CASE("batchnorm over channel counts around the vector width matches references in float and double",
+          "[kernels][batchnorm]") {
+    // Channels 7, 19, 37: whole vectors and a partial one per row, in float (8 lanes)
+    // and double (4 lanes). Backward reference:
+    //   dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)),
+    //   d_gamma = sum(dy * xhat), d_beta = sum(dy).
+    for (const Index channels : {Index(7), Index(19), Index(37)}) {
+        const Shape shape{3, 5, 7, channels};
+        const auto x = random_tensor<double>(shape, 30, -1.0, 3.0), dy = random_tensor<double>(shape, 31);
+        State<double> state(channels, 32);
+        Tensor<double> y(shape), dx(shape), d_gamma(Shape{channels}), d_beta(Shape{channels});
+        state.train(x, y, true);
+        cpu::batchnorm_backward_training(x, state.gamma, state.saved_mean, state.saved_inv_std, dy, &dx, &d_gamma,
+                                         &d_beta);
+        const Statistics s = statistics_reference(x);
+        CHECK(testing::max_abs_diff(y, normalize_reference(x, s.mean, s.biased_variance, state.gamma, state.beta,
+                                                           cpu::kBatchNormEpsilon)) < 1e-12);
+        const Index m = x.numel() / channels;
+        const std::vector<double> xv = x.to_vector(), dyv = dy.to_vector();
+        std::vector<double> sum_dy(channels, 0.0), sum_dy_xhat(channels, 0.0), inv_std(channels);
+        for (Index c = 0; c < channels; ++c) inv_std[c] = 1 / std::sqrt(s.biased_variance[c] + cpu::kBatchNormEpsilon);
+        for (std::size_t i = 0; i < xv.size(); ++i) {
+            const Index c = static_cast<Index>(i) % channels;
+            sum_dy[c] += dyv[i];
+            sum_dy_xhat[c] += dyv[i] * (xv[i] - s.mean[c]) * inv_std[c];
+        }
+        std::vector<double> dx_reference(xv.size());
+        for (std::size_t i = 0; i < xv.size(); ++i) {
+            const Index c = static_cast<Index>(i) % channels;
+            const double xhat = (xv[i] - s.mean[c]) * inv_std[c];
+            dx_reference[i] =
+                state.gamma(c) * inv_std[c] / m * (m * dyv[i] - sum_dy[c] - xhat * sum_dy_xhat[c]);
+        }
+        CHECK(max_diff(dx.to_vector(), dx_reference) < 1e-12);
+        CHECK(max_diff(values(d_gamma), sum_dy_xhat) < 1e-12);
+        CHECK(max_diff(values(d_beta), sum_dy) < 1e-12);
+
+        // Float: the same data rounded to float, against the double results above.
+        const auto to_float = [](const Tensor<double>& t) {
+            const std::vector<double> v = t.to_vector();
+            return Tensor<float>::from_vector(t.shape(), std::vector<float>(v.begin(), v.end()));
+        };
+        const Tensor<float> xf = to_float(x), dyf = to_float(dy), gammaf = to_float(state.gamma),
+                            betaf = to_float(state.beta);
+        Tensor<float> moving_mean(Shape{channels}, 0.0f), moving_variance(Shape{channels}, 1.0f);
+        Tensor<float> yf(shape), dxf(shape), saved_mean(Shape{channels}), saved_inv_std(Shape{channels});
+        cpu::batchnorm_forward_training(xf, gammaf, betaf, 0.99, cpu::kBatchNormEpsilon, true, moving_mean,
+                                        moving_variance, yf, saved_mean, saved_inv_std);
+        cpu::batchnorm_backward_training(xf, gammaf, saved_mean, saved_inv_std, dyf, &dxf, nullptr, nullptr);
+        const std::vector<float> yfv = yf.to_vector(), dxfv = dxf.to_vector();
+        // |y| and |dx| are a few units: float keeps about 7 significant digits
+        // (plus the rounding of x, dy and gamma to float).
+        CHECK(max_diff(std::vector<double>(yfv.begin(), yfv.end()), y.to_vector()) < 2e-5);
+        CHECK(max_diff(std::vector<double>(dxfv.begin(), dxfv.end()), dx_reference) < 2e-5);
+        // Inference uses the same per-channel affine loop.
+        Tensor<float> yi(shape);
+        cpu::batchnorm_forward_inference(xf, gammaf, betaf, moving_mean, moving_variance, cpu::kBatchNormEpsilon, yi);
+        const std::vector<float> yiv = yi.to_vector(), mmv = moving_mean.to_vector(), mvv = moving_variance.to_vector();
+        double inference_error = 0;
+        for (std::size_t i = 0; i < yiv.size(); ++i) {
+            const Index c = static_cast<Index>(i) % channels;
+            const double expected = gammaf(c) * (xf.data()[i] - mmv[c]) / std::sqrt(mvv[c] + cpu::kBatchNormEpsilon) +
+                                    betaf(c);
+            inference_error = std::max(inference_error, std::abs(yiv[i] - expected));
+        }
+        CHECK(inference_error < 2e-5);
+    }
+}
+
+TEST_CASE("batchnorm statistics stay accurate in double for a mean far from zero", "[kernels][batchnorm]") {
+    // Mean 1e4, variance 1/3: a one-pass sum(x^2)/m - mean^2 without a shift
+    // loses about 8 digits here (relative error ~1e-16 * mean^2 / var ~ 3e-8).
+    const auto x = random_tensor<double>(Shape{6, 40, 40, 3}, 33, 1e4 - 1, 1e4 + 1);
+    State<double> state(3, 34);
+    Tensor<double> y(x.shape());
+    state.train(x, y, true);
+    const Statistics s = statistics_reference(x);
+    for (Index c = 0; c < 3; ++c) {
+        CHECK(state.saved_mean(c) == Approx(s.mean[c]).epsilon(1e-14));
+        const double variance = 1 / (state.saved_inv_std(c) * state.saved_inv_std(c)) - cpu::kBatchNormEpsilon;
+        CHECK(variance == Approx(s.biased_variance[c]).epsilon(1e-11));
+    }
+}
+
 TEST_CASE("batchnorm rejects bad shapes and parameters naming them", "[kernels][batchnorm][errors]") {
     const Tensor<float> x(Shape{2, 3, 3, 4});
     State<float> state(4, 20);

@@ -63,6 +63,29 @@ TEST_CASE("scale_inplace scales a slice only", "[kernels][elementwise]") {
     CHECK(f.to_vector() == std::vector<float>{1.0f, 1.0f, 1.0f});
 }
 
+TEST_CASE("add_inplace and scale_inplace on large contiguous tensors match reference loops",
+          "[kernels][elementwise]") {
+    // Several spans of consecutive elements, the last one partial; float and double.
+    const Shape shape{2, 83, 79, 5};
+    const auto y = random_tensor<double>(shape, 8), x = random_tensor<double>(shape, 9);
+    Tensor<double> sum = y.clone();
+    cpu::add_inplace(sum, x);
+    cpu::scale_inplace(sum, 0.75);
+    const std::vector<double> yv = y.to_vector(), xv = x.to_vector();
+    std::vector<double> expected(yv.size());
+    std::vector<float> expected_float(yv.size());
+    for (std::size_t i = 0; i < yv.size(); ++i) {
+        expected[i] = (yv[i] + xv[i]) * 0.75;
+        expected_float[i] = (static_cast<float>(yv[i]) + static_cast<float>(xv[i])) * -2.0f;
+    }
+    CHECK(sum.to_vector() == expected);
+    auto yf = Tensor<float>::from_vector(shape, std::vector<float>(yv.begin(), yv.end()));
+    const auto xf = Tensor<float>::from_vector(shape, std::vector<float>(xv.begin(), xv.end()));
+    cpu::add_inplace(yf, xf);
+    cpu::scale_inplace(yf, -2.0f);
+    CHECK(yf.to_vector() == expected_float);
+}
+
 TEST_CASE("elementwise kernels reject mismatched shapes naming them", "[kernels][elementwise][errors]") {
     const Tensor<float> a(Shape{2, 3}), b(Shape{3, 2});
     Tensor<float> y(Shape{2, 3});

@@ -272,6 +272,107 @@ TEST_CASE("pooling reads and writes channel slices of wider buffers", "[kernels]
     }
 }
 
+TEST_CASE("max pooling with disjoint windows matches the references in float and double", "[kernels][pool2d]") {
+    // Strides >= pool size: the backward writes dx in one pass (no scatter). Channel
+    // counts around the vector widths (4 doubles, 8 floats; 16/8 with AVX-512) and
+    // inputs that leave uncovered rows/columns ('valid' remainders, stride > pool).
+    const std::vector<Case> cases = {
+        {2, 7, 9, 13, window(2, 2, 2, 2, Padding::valid)},  // last row and column in no window
+        {1, 6, 6, 16, window(2, 2, 2, 2, Padding::valid)},  // whole vectors only
+        {2, 5, 8, 19, window(2, 2, 2, 2, Padding::same)},   // one padded row at the bottom
+        {1, 9, 10, 1, window(2, 2, 3, 3, Padding::valid)},  // gaps between windows, one channel
+        {1, 8, 7, 9, window(3, 2, 3, 4, Padding::same)},    // non-square, gaps along the width
+        {2, 5, 5, 33, window(5, 5, 5, 5, Padding::valid)},  // one window per image
+        {1, 1, 1, 7, window(1, 1, 1, 1, Padding::valid)},   // 1x1 input
+        {1, 3, 11, 5, window(1, 3, 1, 3, Padding::valid)},  // windows along the width only
+    };
+    std::uint64_t seed = 70;
+    for (const Case& k : cases) {
+        // Few distinct values: ties in most windows, so the first-maximum rule decides.
+        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++, 0.0, 3.0);
+        for (Index i = 0; i < x.numel(); ++i) x.data()[i] = std::floor(x.data()[i]) - 1.0;
+        const Shape out_shape = cpu::pool2d_output_shape(x.shape(), k.window);
+        const auto dy = random_tensor<double>(out_shape, seed++);
+        const auto y_reference = pool_reference(x, k.window, Pool::max);
+        const auto dx_reference = max_pool_backward_reference(x, dy, k.window);
+
+        Tensor<double> y(out_shape, 99.0), dx(x.shape(), 99.0);
+        cpu::max_pool2d_forward(x, k.window, y);
+        cpu::max_pool2d_backward(x, dy, k.window, dx);
+        CHECK(testing::max_abs_diff(y, y_reference) == 0);
+        CHECK(testing::max_abs_diff(dx, dx_reference) == 0);  // each dx is one dy or zero: exact
+
+        // Float: the same values (small integers and float-rounded dy), so the same choices.
+        Tensor<float> xf(x.shape()), dyf(out_shape), yf(out_shape, 99.0f), dxf(x.shape(), 99.0f);
+        for (Index i = 0; i < x.numel(); ++i) xf.data()[i] = static_cast<float>(x.data()[i]);
+        for (Index i = 0; i < dy.numel(); ++i) dyf.data()[i] = static_cast<float>(dy.data()[i]);
+        cpu::max_pool2d_forward(xf, k.window, yf);
+        cpu::max_pool2d_backward(xf, dyf, k.window, dxf);
+        CHECK(testing::max_abs_diff(to_double(yf), y_reference) == 0);
+        CHECK(testing::max_abs_diff(to_double(dxf), max_pool_backward_reference(x, to_double(dyf), k.window)) == 0);
+    }
+}
+
+TEST_CASE("max_pool2d_backward with overlapping windows in float matches the reference", "[kernels][pool2d]") {
+    const Window2D win = window(3, 3, 2, 2, Padding::valid);
+    auto x = random_tensor<float>(Shape{2, 9, 8, 21}, 80, 0.0f, 4.0f);
+    for (Index i = 0; i < x.numel(); ++i) x.data()[i] = std::floor(x.data()[i]);  // ties
+    const auto dy = random_tensor<float>(cpu::pool2d_output_shape(x.shape(), win), 81);
+    Tensor<float> dx(x.shape(), 99.0f);
+    cpu::max_pool2d_backward(x, dy, win, dx);
+    // A pixel in up to four windows sums up to four float values: rounding below 1e-6.
+    CHECK(testing::max_abs_diff(to_double(dx), max_pool_backward_reference(to_double(x), to_double(dy), win)) <
+          1e-6);
+}
+
+TEST_CASE("max pooling with disjoint windows matches finite differences", "[kernels][pool2d][gradcheck]") {
+    const std::vector<Case> cases = {
+        {2, 5, 7, 5, window(2, 2, 2, 2, Padding::valid)},
+        {1, 7, 7, 6, window(2, 2, 3, 3, Padding::same)},
+        {1, 5, 6, 9, window(2, 3, 2, 3, Padding::same)},
+    };
+    std::uint64_t seed = 90;
+    for (const Case& k : cases) {
+        auto x = distinct_tensor(Shape{k.n, k.h, k.w, k.c}, seed++);
+        const auto upstream = random_tensor<double>(cpu::pool2d_output_shape(x.shape(), k.window), seed++);
+        auto forward = [&] {
+            Tensor<double> y(upstream.shape());
+            cpu::max_pool2d_forward(x, k.window, y);
+            return y;
+        };
+        Tensor<double> dx(x.shape(), 5.0);
+        cpu::max_pool2d_backward(x, upstream, k.window, dx);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("max pooling with disjoint windows reads and writes channel slices", "[kernels][pool2d]") {
+    // 2x2/2 'valid' on 7x5: the last row and column are in no window and must be
+    // zeroed inside the slice only.
+    const Window2D win = window(2, 2, 2, 2, Padding::valid);
+    const Index n = 2, h = 7, w = 5, c = 11;
+    const Tensor<float> wide_x = random_tensor<float>(Shape{n, h, w, 16}, 100);
+    const Tensor<float> x = wide_x.channels(3, 3 + c), x_copy = x.clone();
+    const Shape out_shape = cpu::pool2d_output_shape(x.shape(), win);
+    const auto wide_dy = random_tensor<float>(Shape{n, out_shape[1], out_shape[2], 13}, 101);
+    const Tensor<float> dy = wide_dy.channels(1, 1 + c), dy_copy = dy.clone();
+    Tensor<float> wide_y(Shape{n, out_shape[1], out_shape[2], 14}, -7.0f);
+    Tensor<float> y = wide_y.channels(2, 2 + c);
+    Tensor<float> wide_dx(Shape{n, h, w, 15}, -7.0f);
+    Tensor<float> dx = wide_dx.channels(4, 4 + c);
+    cpu::max_pool2d_forward(x, win, y);
+    cpu::max_pool2d_backward(x, dy, win, dx);
+    CHECK(testing::max_abs_diff(to_double(y.clone()), pool_reference(to_double(x_copy), win, Pool::max)) == 0);
+    CHECK(testing::max_abs_diff(to_double(dx.clone()),
+                                max_pool_backward_reference(to_double(x_copy), to_double(dy_copy), win)) == 0);
+    for (Index i = 0; i < n * out_shape[1] * out_shape[2]; ++i)
+        for (Index ch = 0; ch < 14; ++ch)
+            if (ch < 2 || ch >= 2 + c) CHECK(wide_y.data()[i * 14 + ch] == -7.0f);
+    for (Index i = 0; i < n * h * w; ++i)
+        for (Index ch = 0; ch < 15; ++ch)
+            if (ch < 4 || ch >= 4 + c) CHECK(wide_dx.data()[i * 15 + ch] == -7.0f);
+}
+
 TEST_CASE("pooling rejects bad inputs naming the shapes", "[kernels][pool2d][errors]") {
     const Tensor<float> x(Shape{2, 3, 3, 4});
     Tensor<float> y(Shape{2, 1, 1, 4});

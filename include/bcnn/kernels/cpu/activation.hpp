@@ -18,9 +18,9 @@ template <typename T>
 void relu_forward(const Tensor<T>& x, Tensor<T>& y) {
     detail::require_defined_on_cpu(x, "relu_forward", "input");
     detail::require_shape(y, x.shape(), "relu_forward", "output");
-    detail::for_each_row(
+    detail::for_each_span(
         "relu_forward", y,
-        [](Index, T* out, const T* in, Index cols) {
+        [](T* out, const T* in, Index cols) {
             for (Index c = 0; c < cols; ++c) out[c] = in[c] < T(0) ? T(0) : in[c];
         },
         x);
@@ -32,9 +32,9 @@ void relu_backward(const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& dx) {
     detail::require_defined_on_cpu(y, "relu_backward", "output");
     detail::require_shape(dy, y.shape(), "relu_backward", "output gradient");
     detail::require_shape(dx, y.shape(), "relu_backward", "input gradient");
-    detail::for_each_row(
+    detail::for_each_span(
         "relu_backward", dx,
-        [](Index, T* out, const T* fwd, const T* grad, Index cols) {
+        [](T* out, const T* fwd, const T* grad, Index cols) {
             for (Index c = 0; c < cols; ++c) out[c] = fwd[c] > T(0) ? grad[c] : T(0);
         },
         y, dy);

@@ -14,7 +14,8 @@
 // x, y, dy, dx may be channel-slice views (y may be x, dx may be dy);
 // gamma, beta and the statistics (C) must be contiguous.
 // Sums run in double over a fixed split of the rows, combined in order: the
-// result does not depend on the thread count.
+// result does not depend on the thread count. Passes over x: training
+// forward two (statistics, then y), backward two (sums, then dx).
 
 #include <algorithm>
 #include <cmath>
@@ -39,16 +40,16 @@ namespace detail {
 constexpr Index kBatchNormMaxChunks = 64;
 constexpr Index kBatchNormMinChunkElements = Index(1) << 14;
 
-// Sums over the rows in double: accumulate(r, partial) adds row r's `width`
-// contributions into partial[0, width). Chunks are summed in a fixed order.
+// Sums over the rows in double: accumulate(first, last, partial) adds the
+// `width` contributions of rows [first, last) into partial[0, width). Chunks
+// are summed in a fixed order.
 template <typename Accumulate>
 std::vector<double> sum_over_rows(Index rows, Index width, Accumulate accumulate) {
     const Index chunks =
         std::max<Index>(1, std::min({kBatchNormMaxChunks, rows, rows * width / kBatchNormMinChunkElements}));
     std::vector<double> partials(static_cast<std::size_t>(chunks * width), 0.0);
     parallel_chunks(rows, static_cast<int>(chunks), [&](int chunk, Index first, Index last) {
-        double* partial = partials.data() + chunk * width;
-        for (Index r = first; r < last; ++r) accumulate(r, partial);
+        accumulate(first, last, partials.data() + chunk * width);
     });
     std::vector<double> total(static_cast<std::size_t>(width), 0.0);
     for (Index chunk = 0; chunk < chunks; ++chunk)
@@ -78,7 +79,43 @@ void require_channel_vector(const Tensor<T>& t, Index channels, const char* op, 
     require_contiguous(t, op, name);
 }
 
-// y = x * scale + shift per channel (x, y of one shape; y may be x).
+// Per channel, the sums of x - origin and of its square over rows
+// [first, last) of x, added into sum[0, C) and sum[C, 2C). Shifting by one of
+// the values (the first row) keeps the variance sum(d^2)/m - (sum(d)/m)^2
+// accurate in one pass: the terms no longer cancel when the mean is large.
+template <typename T>
+void accumulate_shifted_moments(const RowMatrix<T>& xm, Index first, Index last, const double* __restrict origin,
+                                double* __restrict sum) {
+    const Index channels = xm.cols;
+    double* __restrict sum_sq = sum + channels;
+    for (Index r = first; r < last; ++r) {
+        const T* __restrict in = xm.row(r);
+        for (Index c = 0; c < channels; ++c) {
+            const double d = in[c] - origin[c];
+            sum[c] += d;
+            sum_sq[c] += d * d;
+        }
+    }
+}
+
+// Per channel, sum(dy) and sum(dy * (x - mean)) over rows [first, last),
+// added into sum[0, C) and sum[C, 2C).
+template <typename T>
+void accumulate_gradient_sums(const RowMatrix<T>& xm, const RowMatrix<T>& dym, Index first, Index last,
+                              const double* __restrict mean, double* __restrict sum) {
+    const Index channels = xm.cols;
+    double* __restrict sum_dot = sum + channels;
+    for (Index r = first; r < last; ++r) {
+        const T *__restrict in = xm.row(r), *__restrict grad = dym.row(r);
+        for (Index c = 0; c < channels; ++c) {
+            sum[c] += grad[c];
+            sum_dot[c] += grad[c] * (in[c] - mean[c]);
+        }
+    }
+}
+
+// y = x * scale + shift per channel (x, y of one shape; y may be x), one
+// vector of channels at a time.
 template <typename T>
 void scale_shift_channels(const Tensor<T>& x, const std::vector<double>& scale, const std::vector<double>& shift,
                           Tensor<T>& y, const char* op) {
@@ -86,7 +123,11 @@ void scale_shift_channels(const Tensor<T>& x, const std::vector<double>& scale, 
     for_each_row(
         op, y,
         [&](Index, T* out, const T* in, Index channels) {
-            for (Index c = 0; c < channels; ++c) out[c] = in[c] * s[c] + b[c];
+            for (Index c = 0; c < channels; c += simd::width<T>) {
+                const int lanes = lanes_at<T>(c, channels);
+                store_lanes(out + c, load_lanes(in + c, lanes) * load_lanes(&s[c], lanes) + load_lanes(&b[c], lanes),
+                            lanes);
+            }
         },
         x);
 }
@@ -106,37 +147,41 @@ void batchnorm_backward(const char* op, const Tensor<T>& x, const Tensor<T>& gam
     const RowMatrix<T> xm = x.as_rows(op), dym = dy.as_rows(op);
     // sums[c] = sum(dy), sums[C + c] = sum(dy * xhat) with xhat = (x - mean) * inv_std
     std::vector<double> sums;
-    if (batch_statistics || d_gamma || d_beta)
-        sums = sum_over_rows(m, 2 * channels, [&](Index r, double* partial) {
-            const T* in = xm.row(r);
-            const T* grad = dym.row(r);
-            for (Index c = 0; c < channels; ++c) {
-                partial[c] += grad[c];
-                partial[channels + c] += grad[c] * ((in[c] - mean[c]) * inv_std[c]);
-            }
+    if (batch_statistics || d_gamma || d_beta) {
+        sums = sum_over_rows(m, 2 * channels, [&](Index first, Index last, double* partial) {
+            accumulate_gradient_sums(xm, dym, first, last, mean.data(), partial);
         });
+        for (Index c = 0; c < channels; ++c) sums[channels + c] *= inv_std[c];
+    }
     for (Index c = 0; c < channels; ++c) {
         if (d_beta) d_beta->data()[c] = static_cast<T>(sums[c]);
         if (d_gamma) d_gamma->data()[c] = static_cast<T>(sums[channels + c]);
     }
     if (!dx) return;
-    // dx = a * dy + b * (x - mean) + d per channel. Training:
+    // dx = a * dy + b * x + d per channel. Training:
     //   dx = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
+    // so b = -gamma * inv_std^2 * sum(dy * xhat) / m, d = -gamma * inv_std * sum(dy) / m - b * mean.
     // Inference: dx = gamma * inv_std * dy.
-    std::vector<T> a(channels), b(channels, T(0)), d(channels, T(0)), mu(channels);
+    std::vector<T> a(channels), b(channels, T(0)), d(channels, T(0));
     for (Index c = 0; c < channels; ++c) {
         const double g = gamma.data()[c] * inv_std[c];
         a[c] = static_cast<T>(g);
-        mu[c] = static_cast<T>(mean[c]);
         if (batch_statistics) {
-            b[c] = static_cast<T>(-g * inv_std[c] * sums[channels + c] / m);
-            d[c] = static_cast<T>(-g * sums[c] / m);
+            const double slope = -g * inv_std[c] * sums[channels + c] / m;
+            b[c] = static_cast<T>(slope);
+            d[c] = static_cast<T>(-g * sums[c] / m - slope * mean[c]);
         }
     }
     for_each_row(
         op, *dx,
         [&](Index, T* out, const T* in, const T* grad, Index cols) {
-            for (Index c = 0; c < cols; ++c) out[c] = a[c] * grad[c] + b[c] * (in[c] - mu[c]) + d[c];
+            for (Index c = 0; c < cols; c += simd::width<T>) {
+                const int lanes = lanes_at<T>(c, cols);
+                store_lanes(out + c,
+                            load_lanes(&a[c], lanes) * load_lanes(grad + c, lanes) +
+                                load_lanes(&b[c], lanes) * load_lanes(in + c, lanes) + load_lanes(&d[c], lanes),
+                            lanes);
+            }
         },
         x, dy);
 }
@@ -165,20 +210,19 @@ void batchnorm_forward_training(const Tensor<T>& x, const Tensor<T>& gamma, cons
     detail::require_shape(y, x.shape(), op, "output");
     const RowMatrix<T> xm = x.as_rows(op);
 
-    // Two passes (mean, then squared deviations), both in double: accurate in float too.
-    std::vector<double> mean = detail::sum_over_rows(m, channels, [&](Index r, double* partial) {
-        const T* in = xm.row(r);
-        for (Index c = 0; c < channels; ++c) partial[c] += in[c];
-    });
-    for (double& value : mean) value /= static_cast<double>(m);
-    std::vector<double> variance = detail::sum_over_rows(m, channels, [&](Index r, double* partial) {
-        const T* in = xm.row(r);
-        for (Index c = 0; c < channels; ++c) {
-            const double deviation = in[c] - mean[c];
-            partial[c] += deviation * deviation;
-        }
-    });
-    for (double& value : variance) value /= static_cast<double>(m);
+    // One pass over x for both statistics, in double around a shift (the
+    // first row): accurate in float too.
+    const std::vector<double> origin(xm.row(0), xm.row(0) + channels);
+    const std::vector<double> sums =
+        detail::sum_over_rows(m, 2 * channels, [&](Index first, Index last, double* partial) {
+            detail::accumulate_shifted_moments(xm, first, last, origin.data(), partial);
+        });
+    std::vector<double> mean(channels), variance(channels);
+    for (Index c = 0; c < channels; ++c) {
+        const double mean_shift = sums[c] / static_cast<double>(m);
+        mean[c] = origin[c] + mean_shift;
+        variance[c] = std::max(0.0, sums[channels + c] / static_cast<double>(m) - mean_shift * mean_shift);
+    }
 
     // Bessel's correction for the moving variance (m = 1 has none: Keras then keeps var).
     const double moving_correction = unbiased_moving_variance && m > 1 ? double(m) / double(m - 1) : 1.0;

@@ -6,10 +6,16 @@
 //   scale_inplace(y, alpha)  y *= alpha
 // An output may alias an input exactly (same data and strides), never partly.
 // detail::for_each_row is the row loop that the other elementwise kernels
-// (activation, dropout) share.
+// (activation, dropout) share; detail::for_each_span the faster loop for
+// kernels whose result does not depend on an element's position;
+// detail::load_lanes/store_lanes move one simd::Vec of a row's channels
+// (pooling, batch norm).
+
+#include <algorithm>
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/simd.hpp"
 
 namespace bcnn {
 namespace cpu {
@@ -45,6 +51,61 @@ void for_each_row(const char* op, const Tensor<T>& output, Fn fn, const Inputs&.
     run(inputs.as_rows(op)...);
 }
 
+// Elements per call of for_each_span's body on contiguous tensors (64 KiB of
+// floats: long enough that the loop's setup vanishes, short enough to split
+// evenly over the threads).
+constexpr Index kSpanElements = Index(1) << 14;
+
+// For an output and inputs of one shape (checked by the caller), for kernels
+// that treat every element alike: calls fn(out, in..., count) on runs of
+// `count` consecutive elements. When every tensor is contiguous the runs cut
+// across rows (relu on (32, 150, 150, 16) makes 2,700 calls of 16,384 values
+// instead of 720,000 calls of 16, a loop that vectorises without per-row
+// overhead); otherwise (channel slices) each row is one run. Measured for
+// relu_backward on that tensor, 1 thread, Zen 3 (thread CPU time, best of 15):
+// 11.6-12.2 ms per row, 7.9-8.5 ms in spans, i.e. 16-17 GB/s over the three
+// streams, against 6.9-7.6 ms (12-13 GB/s) for a memcpy of one tensor.
+template <typename T, typename Fn, typename... Inputs>
+void for_each_span(const char* op, const Tensor<T>& output, Fn fn, const Inputs&... inputs) {
+    if (output.numel() == 0) return;
+    const RowMatrix<T> out = output.as_rows(op);
+    auto run = [&](const auto&... in) {
+        if (out.contiguous() && (in.contiguous() && ...)) {
+            const Index total = output.numel(), spans = (total + kSpanElements - 1) / kSpanElements;
+            parallel_rows(spans, kSpanElements, [&](Index span) {
+                const Index first = span * kSpanElements;
+                fn(out.data + first, static_cast<const T*>(in.data) + first...,
+                   std::min(kSpanElements, total - first));
+            });
+            return;
+        }
+        parallel_rows(out.rows, out.cols,
+                      [&](Index r) { fn(out.row(r), static_cast<const T*>(in.row(r))..., out.cols); });
+    };
+    run(inputs.as_rows(op)...);
+}
+
+// Channel blocks of one simd::Vec<T> for kernels that vectorise over the
+// channels of a row: the block at c has lanes_at(c, channels) lanes (a whole
+// vector but at the end of the row); load_lanes/store_lanes move that many.
+template <typename T>
+int lanes_at(Index c, Index channels) {
+    return static_cast<int>(std::min<Index>(simd::width<T>, channels - c));
+}
+
+template <typename T>
+simd::Vec<T> load_lanes(const T* p, int lanes) {
+    return lanes == simd::width<T> ? simd::load(p) : simd::load_part(p, lanes);
+}
+
+template <typename T>
+void store_lanes(T* p, const simd::Vec<T>& v, int lanes) {
+    if (lanes == simd::width<T>)
+        simd::store(p, v);
+    else
+        simd::store_part(p, v, lanes);
+}
+
 template <typename T>
 void require_defined_on_cpu(const Tensor<T>& t, const char* op, const char* name) {
     BCNN_CHECK(t.defined(), op << ": " << name << " is an empty tensor");
@@ -59,9 +120,9 @@ void add(const Tensor<T>& a, const Tensor<T>& b, Tensor<T>& y) {
     detail::require_defined_on_cpu(a, "add", "a");
     detail::require_shape(b, a.shape(), "add", "b");
     detail::require_shape(y, a.shape(), "add", "output");
-    detail::for_each_row(
+    detail::for_each_span(
         "add", y,
-        [](Index, T* out, const T* in_a, const T* in_b, Index cols) {
+        [](T* out, const T* in_a, const T* in_b, Index cols) {
             for (Index c = 0; c < cols; ++c) out[c] = in_a[c] + in_b[c];
         },
         a, b);
@@ -72,9 +133,9 @@ template <typename T>
 void add_inplace(Tensor<T>& y, const Tensor<T>& x) {
     detail::require_defined_on_cpu(y, "add_inplace", "accumulator");
     detail::require_shape(x, y.shape(), "add_inplace", "addend");
-    detail::for_each_row(
+    detail::for_each_span(
         "add_inplace", y,
-        [](Index, T* out, const T* in, Index cols) {
+        [](T* out, const T* in, Index cols) {
             for (Index c = 0; c < cols; ++c) out[c] += in[c];
         },
         x);
@@ -84,7 +145,7 @@ void add_inplace(Tensor<T>& y, const Tensor<T>& x) {
 template <typename T>
 void scale_inplace(Tensor<T>& y, typename bcnn::detail::NonDeduced<T>::type alpha) {
     detail::require_defined_on_cpu(y, "scale_inplace", "tensor");
-    detail::for_each_row("scale_inplace", y, [alpha](Index, T* out, Index cols) {
+    detail::for_each_span("scale_inplace", y, [alpha](T* out, Index cols) {
         for (Index c = 0; c < cols; ++c) out[c] *= alpha;
     });
 }
