@@ -381,6 +381,62 @@ TEST_CASE("conv2d reads and writes channel slices of wider buffers", "[kernels][
     }
 }
 
+TEST_CASE("conv2d 1x1 over several micro-panels: slices, float and double, 1 and 2 threads", "[kernels][conv2d]") {
+    // Pointwise GEMMs with channels and filters across several micro-tiles and
+    // not a multiple of the vector width (37 -> 35), 3 * 7 * 9 = 189 pixels
+    // (not a multiple of the micro-tile's rows), x, y, dy and dx channel slices.
+    const cpu::ConvAlgorithm algorithm = GENERATE(cpu::ConvAlgorithm::gemm_only, cpu::ConvAlgorithm::automatic);
+    const ConvAlgorithmScope scope(algorithm);
+    CAPTURE(cpu::conv_algorithm_name(algorithm));
+    const ConvParams params{1, 1, same};
+    const Index channels = 37, filters = 35;
+    const double sentinel = -7.0;
+    const auto wide_x = random_tensor<double>(Shape{3, 7, 9, channels + 4}, 450);
+    const Tensor<double> x = wide_x.channels(3, 3 + channels);
+    const auto w = random_tensor<double>(Shape{1, 1, channels, filters}, 451);
+    const auto b = random_tensor<double>(Shape{filters}, 452);
+    const auto wide_dy = random_tensor<double>(Shape{3, 7, 9, filters + 3}, 453);
+    const Tensor<double> dy = wide_dy.channels(2, 2 + filters);
+    Tensor<double> expected_y = reference_forward(x.clone(), w, &b, params);
+    for (Index i = 0; i < expected_y.numel(); ++i) expected_y.data()[i] = std::max(expected_y.data()[i], 0.0);
+    const Gradients expected = reference_backward(x.clone(), w, dy.clone(), params);
+
+    Tensor<double> results[2][4];  // [threads - 1]: y, dx, dw, db
+    for (int threads : {1, 2}) {
+        const ThreadCount scope_threads(threads);
+        Tensor<double> wide_y(Shape{3, 7, 9, filters + 5}, sentinel), wide_dx(Shape{3, 7, 9, channels + 2}, sentinel);
+        Tensor<double> y = wide_y.channels(4, 4 + filters), dx = wide_dx.channels(1, 1 + channels);
+        Tensor<double> dw(w.shape()), db(Shape{filters});
+        cpu::conv2d_forward(x, w, &b, params, y, cpu::ActivationFn::relu);
+        cpu::conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+        CHECK(max_abs_diff(y, expected_y) < 1e-12);
+        CHECK(max_abs_diff(dx, expected.dx) < 1e-12);
+        CHECK(max_abs_diff(dw, expected.dw) < 1e-11);
+        CHECK(max_abs_diff(db, expected.db) < 1e-12);
+        for (Index r = 0; r < 3 * 7 * 9; ++r) {
+            for (Index k : {Index(0), Index(3), filters + 4})
+                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
+            for (Index c : {Index(0), channels + 1}) REQUIRE(wide_dx.data()[r * (channels + 2) + c] == sentinel);
+        }
+        results[threads - 1][0] = y.clone(), results[threads - 1][1] = dx.clone();
+        results[threads - 1][2] = dw, results[threads - 1][3] = db;
+    }
+    // The forward and the input gradient split only rows across threads: same bits.
+    CHECK(bitwise_equal(results[0][0], results[1][0]));
+    CHECK(bitwise_equal(results[0][1], results[1][1]));
+
+    // Float against the double reference (relative to the terms' size: 37 products of values below 1).
+    const Tensor<float> xf = converted<float>(x.clone()), wf = converted<float>(w), bf = converted<float>(b);
+    const Tensor<float> dyf = converted<float>(dy.clone());
+    Tensor<float> yf(expected_y.shape()), dxf(x.shape()), dwf(w.shape()), dbf(Shape{filters});
+    cpu::conv2d_forward(xf, wf, &bf, params, yf, cpu::ActivationFn::relu);
+    cpu::conv2d_backward(xf, wf, dyf, params, &dxf, &dwf, &dbf);
+    CHECK(max_abs_diff(converted<double>(yf), expected_y) < 2e-5);
+    CHECK(max_abs_diff(converted<double>(dxf), expected.dx) < 2e-5);
+    CHECK(max_abs_diff(converted<double>(dwf), expected.dw) < 2e-4);  // sums of 189 products
+    CHECK(max_abs_diff(converted<double>(dbf), expected.db) < 2e-4);
+}
+
 TEST_CASE("conv2d_backward computes only the gradients asked for", "[kernels][conv2d]") {
     const ConvParams params{2, 2, same};
     const auto x = random_tensor<double>(Shape{2, 7, 6, 3}, 500), w = random_tensor<double>(Shape{3, 3, 3, 4}, 501);

@@ -230,6 +230,52 @@ TEMPLATE_TEST_CASE("gemm: rows and columns across the cache blocks", "[kernels][
     check_case<TestType>(cols, 301);
 }
 
+TEMPLATE_TEST_CASE("gemm: op(A) read in place across its row, column and depth blocks", "[kernels][gemm]", float,
+                   double) {
+    // gemm_blocked_in_place_a: more rows than one of its row blocks and more
+    // columns than one of its column blocks (both at most 256 here), three
+    // depth blocks, partial micro-panels of A and B, strided A and C; then
+    // both sides of the widest op(B) that it takes.
+    const Index mr = Blocking<TestType>::mr, nr = Blocking<TestType>::nr, kc = Blocking<TestType>::kc;
+    const Index widest = cpu::detail::kGemmInPlaceAMaxColumns;
+    REQUIRE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, 300) ==
+            cpu::detail::GemmInPlaceAKernel<TestType>::available);
+    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::yes, 300));
+    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, widest + 1));
+    std::uint64_t seed = 350;
+    for (Transpose tb : kTransposes) {
+        Case blocks;
+        blocks.trans_b = tb, blocks.m = 4 * 64 + mr + 1, blocks.n = 300, blocks.k = 2 * kc + 3;
+        blocks.alpha = 0.7, blocks.beta = 0.5, blocks.pad_a = 5, blocks.pad_b = 2, blocks.pad_c = 3;
+        blocks.bias = true;
+        check_case<TestType>(blocks, seed++);
+    }
+    for (Index n : {widest, widest + 1}) {
+        Case edge;
+        edge.m = 2 * mr - 1, edge.n = n, edge.k = 7, edge.alpha = -1.5, edge.beta = 1.0, edge.pad_a = 1;
+        edge.pad_c = 1, edge.relu = true;
+        check_case<TestType>(edge, seed++);
+    }
+    Case narrow;  // fewer rows than one micro-panel: only the packed edge panel
+    narrow.m = mr - 1, narrow.n = nr + 1, narrow.k = kc + 1, narrow.beta = -0.5, narrow.bias = true;
+    check_case<TestType>(narrow, seed++);
+}
+
+TEST_CASE("gemm: which kernels can read op(A) in place", "[kernels][gemm]") {
+    // 16 vector registers hold the accumulators, a row of B and a broadcast
+    // for AVX2 (float 6 x 16, double 4 x 8) and SSE2 float (4 x 8); not for
+    // AVX-512's 14 x 32 float kernel or SSE2 double (4 x 8 in 16 accumulators).
+#if defined(__AVX512F__)
+    const bool in_place_float = false, in_place_double = true;
+#elif defined(__AVX__)
+    const bool in_place_float = true, in_place_double = true;
+#else
+    const bool in_place_float = true, in_place_double = false;
+#endif
+    CHECK(cpu::detail::GemmInPlaceAKernel<float>::available == in_place_float);
+    CHECK(cpu::detail::GemmInPlaceAKernel<double>::available == in_place_double);
+}
+
 TEMPLATE_TEST_CASE("gemm: k = 0 scales C, m = 0 or n = 0 touches nothing", "[kernels][gemm]", float, double) {
     for (double beta : {0.0, 1.0, -2.0})
         for (bool relu : {false, true}) {

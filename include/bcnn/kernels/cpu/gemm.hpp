@@ -14,6 +14,11 @@
 // (kept in L2); the micro-kernel (gemm_microkernel.hpp, chosen at compile time
 // from -march) computes MR x NR blocks of C. Transposes are absorbed by the
 // packing; edge blocks go through a small buffered tile.
+// Narrow C (n <= kGemmInPlaceAMaxColumns, e.g. a pointwise convolution's 128
+// filters) with op(A) stored by rows: A is not packed but read in place by
+// GemmInPlaceAKernel, each A micro-panel staying in L1 while it meets every
+// column panel of op(B) (packed whole, held in L2); see
+// gemm_blocked_in_place_a.
 //
 // PackedB (pack_b) holds a whole op(B) packed once, for operands multiplied
 // many times (a convolution's weights, one GEMM per pixel tile).
@@ -27,11 +32,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <new>
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/gemm_microkernel.hpp"
+#include "bcnn/kernels/cpu/simd.hpp"
 
 namespace bcnn {
 namespace cpu {
@@ -162,8 +169,12 @@ void gemm_pack_rows(const T* src, Index ld, Index x0, Index extent, Index p0, In
         for (Index s = 0; s < panels; ++s) {
             T* dst = out + s * width * kc + p * width;
             const Index lines = std::min(width, extent - s * width);
-            for (Index x = 0; x < lines; ++x) dst[x] = row[s * width + x];
-            for (Index x = lines; x < width; ++x) dst[x] = T(0);
+            if (lines == width) {  // a constant size: a few vector moves, not a loop or a call
+                std::memcpy(dst, row + s * width, sizeof(T) * width);
+                continue;
+            }
+            std::copy_n(row + s * width, lines, dst);
+            std::fill(dst + lines, dst + width, T(0));
         }
     }
 }
@@ -200,6 +211,32 @@ void gemm_apply_epilogue(const GemmEpilogue<T>& epilogue, const T* bias, Index r
     }
 }
 
+// One micro-tile of C: rows x cols (at most MR x NR) at c_tile. compute(beta,
+// c, ldc) writes a whole MR x NR block = alpha * A-panel * B-panel + beta * c
+// (the micro-kernel contract): straight into C when the tile is whole, else
+// into a buffer whose used part is then copied. Then the epilogue (nullptr:
+// none; bias already offset to the tile's first column).
+template <typename T, typename Compute>
+void gemm_tile(Index rows, Index cols, T beta, T* c_tile, Index ldc, const GemmEpilogue<T>* epilogue, const T* bias,
+               const Compute& compute) {
+    constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
+    if (rows == mr && cols == nr) {
+        compute(beta, c_tile, ldc);
+    } else {
+        alignas(kGemmAlignment) T tile[mr * nr];
+        compute(T(0), tile, nr);
+        for (Index i = 0; i < rows; ++i) {
+            T* row = c_tile + i * ldc;
+            const T* src = tile + i * nr;
+            if (beta == T(0))
+                std::copy(src, src + cols, row);
+            else
+                for (Index j = 0; j < cols; ++j) row[j] = src[j] + beta * row[j];
+        }
+    }
+    if (epilogue) gemm_apply_epilogue(*epilogue, bias, rows, cols, c_tile, ldc);
+}
+
 // C (mc x nc at c) = alpha * packed A block * packed B block + beta * C, micro-tile
 // by micro-tile, then the epilogue on each tile (epilogue == nullptr: none;
 // bias indexed from C's first column).
@@ -208,7 +245,6 @@ void gemm_macro_kernel(Index mc, Index nc, Index kc, T alpha, const T* a_packed,
                        Index ldc, const GemmEpilogue<T>* epilogue, const T* bias) {
     using Kernel = MicroKernel<T>;
     constexpr Index mr = Kernel::mr, nr = Kernel::nr;
-    alignas(kGemmAlignment) T tile[mr * nr];
     for (Index jr = 0; jr < nc; jr += nr) {
         const Index cols = std::min(nr, nc - jr);
         const T* b_panel = b_packed + jr * kc;
@@ -217,23 +253,62 @@ void gemm_macro_kernel(Index mc, Index nc, Index kc, T alpha, const T* a_packed,
             T* c_tile = c + ir * ldc + jr;
             // The next tile of C is requested while this one is computed.
             for (Index i = mr; i < std::min(2 * mr, mc - ir); ++i) __builtin_prefetch(c_tile + i * ldc);
-            if (rows == mr && cols == nr) {
-                Kernel::run(kc, a_packed + ir * kc, b_panel, alpha, beta, c_tile, ldc);
-            } else {
-                Kernel::run(kc, a_packed + ir * kc, b_panel, alpha, T(0), tile, nr);
-                for (Index i = 0; i < rows; ++i) {
-                    T* row = c_tile + i * ldc;
-                    const T* src = tile + i * nr;
-                    if (beta == T(0))
-                        std::copy(src, src + cols, row);
-                    else
-                        for (Index j = 0; j < cols; ++j) row[j] = src[j] + beta * row[j];
-                }
-            }
-            if (epilogue) gemm_apply_epilogue(*epilogue, bias ? bias + jr : nullptr, rows, cols, c_tile, ldc);
+            const T* a_panel = a_packed + ir * kc;
+            gemm_tile(rows, cols, beta, c_tile, ldc, epilogue, bias ? bias + jr : nullptr,
+                      [&](T tile_beta, T* tile_c, Index tile_ldc) {
+                          Kernel::run(kc, a_panel, b_panel, alpha, tile_beta, tile_c, tile_ldc);
+                      });
         }
     }
 }
+
+// The micro-kernel for op(A) read in place instead of packed: A stored by rows
+// (row i of the micro-panel at a + i * lda, its depth steps contiguous), B a
+// packed micro-panel as for MicroKernel<T>, whose MR x NR block and contract
+// it keeps (simd.hpp vectors, so one source for every -march). Usable
+// (`available`) when NR is whole vectors and the MR x NR accumulators, one
+// row of B and a broadcast fit in 16 vector registers: AVX2 float 6 x 16 and
+// double 4 x 8, SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
+template <typename T>
+struct GemmInPlaceAKernel {
+    static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
+    static constexpr Index width = simd::width<T>, vectors = nr / width;
+    static constexpr bool available = nr % width == 0 && mr * vectors + vectors + 1 <= 16;
+
+    static void run(Index kc, const T* a, Index lda, const T* b, T alpha, T beta, T* c, Index ldc) {
+        using V = simd::Vec<T>;
+        const T* rows[mr];
+        for (Index i = 0; i < mr; ++i) rows[i] = a + i * lda;
+        V acc[mr][vectors];
+#pragma GCC unroll 16
+        for (Index i = 0; i < mr; ++i)
+#pragma GCC unroll 4
+            for (Index v = 0; v < vectors; ++v) acc[i][v] = V{};
+#pragma GCC unroll 4
+        for (Index p = 0; p < kc; ++p, b += nr) {
+            V b_row[vectors];
+#pragma GCC unroll 4
+            for (Index v = 0; v < vectors; ++v) b_row[v] = simd::load(b + v * width);
+#pragma GCC unroll 16
+            for (Index i = 0; i < mr; ++i) {
+                const V a_i = simd::broadcast(rows[i][p]);
+#pragma GCC unroll 4
+                for (Index v = 0; v < vectors; ++v) acc[i][v] += a_i * b_row[v];
+            }
+        }
+        const V alpha_v = simd::broadcast(alpha), beta_v = simd::broadcast(beta);
+#pragma GCC unroll 16
+        for (Index i = 0; i < mr; ++i) {
+            T* row = c + i * ldc;
+#pragma GCC unroll 4
+            for (Index v = 0; v < vectors; ++v) {
+                V value = alpha_v * acc[i][v];
+                if (beta != T(0)) value += beta_v * simd::load(row + v * width);
+                simd::store(row + v * width, value);
+            }
+        }
+    }
+};
 
 // Everything of one GEMM except where the packed blocks of op(B) come from.
 template <typename T>
@@ -250,11 +325,11 @@ struct GemmProblem {
 
 // The blocked loops over rows [row_begin, row_end) and columns
 // [col_begin, col_end) of C (both starting at micro-tile boundaries), on this
-// thread. block_of_b(pc, kc, jc, nc) returns the packed block of op(B) for
-// depth [pc, pc + kc) and columns [jc, jc + nc).
+// thread, with op(A) packed. block_of_b(pc, kc, jc, nc) returns the packed
+// block of op(B) for depth [pc, pc + kc) and columns [jc, jc + nc).
 template <typename T, typename BlockOfB>
-void gemm_blocked(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin, Index col_end,
-                  const BlockOfB& block_of_b) {
+void gemm_blocked_packed_a(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin, Index col_end,
+                           const BlockOfB& block_of_b) {
     using Blocking = GemmBlocking<T>;
     const Index depth_step = gemm_depth_step<T>(g.k);
     const Index mc_max = std::min(Blocking::mc, gemm_round_up(row_end - row_begin, Blocking::mr));
@@ -275,6 +350,85 @@ void gemm_blocked(const GemmProblem<T>& g, Index row_begin, Index row_end, Index
             }
         }
     }
+}
+
+// Widest op(B) for which gemm reads op(A) in place. Packing A costs about as
+// much as one pass of the micro-kernel over it, and is repaid once per
+// NR-column panel of B; with few panels (a pointwise convolution's K = 128
+// filters: 8 panels of 16 floats) the packing took 18-39% of the forward's
+// time (perf, Zen 3; DenseNet201 1x1 shapes, c1x1_128_32_18), and the
+// in-place kernel reads each A micro-panel from L1 for all the panels.
+constexpr Index kGemmInPlaceAMaxColumns = 512;
+
+// Whether gemm reads op(A) in place (gemm_blocked_in_place_a) rather than
+// packing it: op(A) stored by rows, narrow C, and a kernel for it.
+template <typename T>
+bool gemm_reads_a_in_place(Transpose trans_a, Index n) {
+    return GemmInPlaceAKernel<T>::available && trans_a == Transpose::no && n <= kGemmInPlaceAMaxColumns;
+}
+
+// As gemm_blocked_packed_a, with op(A) read in place (gemm_reads_a_in_place),
+// the loops turned around so that each A micro-panel (MR rows x one depth
+// block, e.g. 6 x 224 floats = 5 KiB) stays in L1 while it meets every
+// column panel of a depth block of B held in L2: for each block of NC
+// columns (a depth block of B in half of L2), each block of MC rows (their C
+// in a quarter of L2), each depth block, each micro-panel of A, each column
+// panel. A micro-panel with fewer than MR rows (the last) is packed with
+// zeros and goes through MicroKernel. block_of_b's blocks must stay valid
+// while the loops run (a whole packed op(B)).
+template <typename T, typename BlockOfB>
+void gemm_blocked_in_place_a(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin,
+                             Index col_end, const BlockOfB& block_of_b) {
+    using Kernel = GemmInPlaceAKernel<T>;
+    constexpr Index mr = Kernel::mr, nr = Kernel::nr;
+    constexpr Index line_step = kGemmCacheLine / Index(sizeof(T));
+    const Index depth_step = gemm_depth_step<T>(g.k);
+    const Index nc_max = std::max(nr, kGemmL2Bytes / 2 / (depth_step * Index(sizeof(T))) / nr * nr);
+    const Index mc_max = std::max(mr, kGemmL2Bytes / 4 / (std::min(nc_max, g.n) * Index(sizeof(T))) / mr * mr);
+    T* edge_panel = gemm_thread_buffer<T, 0>(mr * depth_step);
+    for (Index jc = col_begin; jc < col_end; jc += nc_max) {
+        const Index nc = std::min(nc_max, col_end - jc);
+        for (Index ic = row_begin; ic < row_end; ic += mc_max) {
+            const Index mc_end = std::min(row_end, ic + mc_max);
+            for (Index pc = 0; pc < g.k; pc += depth_step) {
+                const Index kc = std::min(depth_step, g.k - pc);
+                const T* b_packed = block_of_b(pc, kc, jc, nc);
+                const T beta = pc == 0 ? g.beta : T(1);
+                const GemmEpilogue<T>* epilogue = pc + kc == g.k ? g.epilogue : nullptr;
+                const T* bias = epilogue && epilogue->bias ? epilogue->bias + jc : nullptr;
+                for (Index ir = ic; ir < mc_end; ir += mr) {
+                    const Index rows = std::min(mr, mc_end - ir);
+                    const T* a_panel = g.a + ir * g.lda + pc;
+                    if (rows < mr) gemm_pack_a(Transpose::no, g.a, g.lda, ir, rows, pc, kc, edge_panel);
+                    // The next micro-panel of A is requested while this one is used.
+                    for (Index i = mr; i < std::min(2 * mr, row_end - ir); ++i)
+                        for (Index p = 0; p < kc; p += line_step) __builtin_prefetch(a_panel + i * g.lda + p);
+                    for (Index jr = 0; jr < nc; jr += nr) {
+                        const T* b_panel = b_packed + jr * kc;
+                        gemm_tile(rows, std::min(nr, nc - jr), beta, g.c + ir * g.ldc + jc + jr, g.ldc, epilogue,
+                                  bias ? bias + jr : nullptr, [&](T tile_beta, T* tile_c, Index tile_ldc) {
+                                      if (rows == mr)
+                                          Kernel::run(kc, a_panel, g.lda, b_panel, g.alpha, tile_beta, tile_c,
+                                                      tile_ldc);
+                                      else
+                                          MicroKernel<T>::run(kc, edge_panel, b_panel, g.alpha, tile_beta, tile_c,
+                                                              tile_ldc);
+                                  });
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The blocked loops on this thread, A packed or read in place.
+template <typename T, typename BlockOfB>
+void gemm_blocked(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin, Index col_end,
+                  const BlockOfB& block_of_b) {
+    if (gemm_reads_a_in_place<T>(g.trans_a, g.n))
+        gemm_blocked_in_place_a(g, row_begin, row_end, col_begin, col_end, block_of_b);
+    else
+        gemm_blocked_packed_a(g, row_begin, row_end, col_begin, col_end, block_of_b);
 }
 
 // C = epilogue(beta * C), for k == 0 or alpha == 0 (C not read when beta == 0).
@@ -341,6 +495,23 @@ void gemm_check_operand(const char* op, const char* name, const char* ld_name, c
                op << ": " << name << " is null but stores " << rows << " x " << cols << " values");
 }
 
+// The whole of op(B) (k x n) packed: depth block after depth block (gemm's
+// depth steps), each NR-column micro-panels of round_up(n, NR) columns; the
+// block for depth [pc, pc + kc) from column jc (a multiple of NR) on is at
+// gemm_whole_b_block(out, round_up(n, NR), pc, kc, jc).
+template <typename T>
+void gemm_pack_b_whole(Transpose trans_b, const T* b, Index ldb, Index k, Index n, T* out) {
+    const Index padded_n = gemm_round_up(n, GemmBlocking<T>::nr);
+    const Index depth_step = gemm_depth_step<T>(k);
+    for (Index pc = 0; pc < k; pc += depth_step)
+        gemm_pack_b(trans_b, b, ldb, pc, std::min(depth_step, k - pc), Index(0), n, out + pc * padded_n);
+}
+
+template <typename T>
+const T* gemm_whole_b_block(const T* packed, Index padded_n, Index pc, Index kc, Index jc) {
+    return packed + pc * padded_n + jc * kc;
+}
+
 }  // namespace detail
 
 // op(B) (k x n) packed once in gemm's layout, for many products with it.
@@ -358,11 +529,7 @@ public:
         detail::gemm_check_operand(op, "B", "ldb", b, trans ? n : k, trans ? k : n, ldb);
         padded_n_ = detail::gemm_round_up(n, detail::GemmBlocking<T>::nr);
         data_.reserve(std::max<Index>(1, k * padded_n_));
-        const Index depth_step = detail::gemm_depth_step<T>(k);
-        for (Index pc = 0; pc < k; pc += depth_step) {
-            const Index kc = std::min(depth_step, k - pc);
-            detail::gemm_pack_b(trans_b, b, ldb, pc, kc, Index(0), n, data_.data() + pc * padded_n_);
-        }
+        detail::gemm_pack_b_whole(trans_b, b, ldb, k, n, data_.data());
     }
 
     Index k() const { return k_; }
@@ -370,7 +537,9 @@ public:
 
     // The packed block for depth [pc, pc + kc) (one of gemm's depth blocks)
     // from column jc (a multiple of NR) on.
-    const T* block(Index pc, Index kc, Index jc) const { return data_.data() + pc * padded_n_ + jc * kc; }
+    const T* block(Index pc, Index kc, Index jc) const {
+        return detail::gemm_whole_b_block(data_.data(), padded_n_, pc, kc, jc);
+    }
 
 private:
     Index k_ = 0, n_ = 0, padded_n_ = 0;
@@ -397,6 +566,17 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
     detail::gemm_check_operand<T>(op, "C", "ldc", c, m, n, ldc);
     const detail::GemmProblem<T> g{
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
+    if (m > 0 && n > 0 && k > 0 && alpha != T(0) && detail::gemm_reads_a_in_place<T>(trans_a, n)) {
+        // The in-place loops visit each depth block of op(B) once per block of
+        // rows: op(B) is packed whole, once, by this thread for every thread.
+        const Index padded_n = detail::gemm_round_up(n, detail::GemmBlocking<T>::nr);
+        T* packed = detail::gemm_thread_buffer<T, 1>(k * padded_n);
+        detail::gemm_pack_b_whole(trans_b, b, ldb, k, n, packed);
+        detail::gemm_run(g, [&](Index pc, Index kc, Index jc, Index) {
+            return detail::gemm_whole_b_block(static_cast<const T*>(packed), padded_n, pc, kc, jc);
+        });
+        return;
+    }
     detail::gemm_run(g, [&](Index pc, Index kc, Index jc, Index nc) {
         T* packed = detail::gemm_thread_buffer<T, 1>(kc * detail::gemm_round_up(nc, detail::GemmBlocking<T>::nr));
         detail::gemm_pack_b(trans_b, b, ldb, pc, kc, jc, nc, packed);

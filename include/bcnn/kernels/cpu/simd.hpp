@@ -67,9 +67,11 @@ inline void store_part(T* p, const Vec<T>& v, int lanes) {
     std::memcpy(p, &v, sizeof(T) * static_cast<std::size_t>(lanes));
 }
 
+// x - 0 rather than 0 + x: the sum differs from x for x = -0, so GCC cannot
+// fold it away and emits an add before each broadcast; x - 0 is x for every x.
 template <typename T>
 inline Vec<T> broadcast(T x) {
-    return Vec<T>{} + x;
+    return x - Vec<T>{};
 }
 
 }  // namespace simd
