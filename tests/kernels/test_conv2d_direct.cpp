@@ -221,14 +221,18 @@ TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][con
     CHECK(cpu::detail::direct_pays(dims(3, 16, 3, 1)));
     CHECK(cpu::detail::direct_pays(dims(3, 64, 3, 1)));
     CHECK(cpu::detail::direct_pays(dims(8, 32, 5, 2)));
-    CHECK_FALSE(cpu::detail::direct_pays(dims(3, 64, 7, 2)));
+    CHECK(cpu::detail::direct_pays(dims(3, 64, 7, 2)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(3, 64, 9, 1)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(16, 16, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(32, 64, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(3, 16, 1, 1)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 16, 3, 1)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(16, 16, 3, 1)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 32, 3, 2)));
-    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 7, 2)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 96, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(8, 64, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 32, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 16, 1, 1)));
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 4, 3, 1)));
@@ -330,4 +334,107 @@ TEST_CASE("conv2d_direct_weights_gradient is deterministic for each thread count
         CHECK(max_abs_diff(direct_weights_gradient(x, w, dy, p), first) == 0);
     }
     set_num_threads(saved);
+}
+
+namespace {
+
+// Filter counts around the vector blocks (8 and 16 floats, 4 and 8 doubles
+// on AVX2; 16 and 32 floats on AVX-512): one, partial and full vectors,
+// partial second vectors, several blocks; widths around and below the pixel
+// blocks (6 and 12 pixels); the 7x7/2 'valid' stem and 'same' strided windows.
+struct BlockCase {
+    Index kh, kw, sh, sw;
+    Padding padding;
+};
+
+const Index kBlockFilters[] = {1, 7, 8, 9, 17, 33, 64, 65};
+const Index kBlockWidths[] = {1, 2, 5, 6, 7, 11, 12, 13, 25};
+const BlockCase kBlockCases[] = {{3, 3, 1, 1, Padding::same}, {3, 3, 2, 2, Padding::same},
+                                 {7, 7, 2, 2, Padding::valid}, {7, 7, 2, 2, Padding::same},
+                                 {5, 3, 1, 2, Padding::valid}};
+
+}  // namespace
+
+TEST_CASE("conv2d_direct forward and weights gradient cover the filter and pixel blocks",
+          "[kernels][conv2d_direct]") {
+    int seed = 0;
+    for (const BlockCase& b : kBlockCases)
+        for (const Index filters : kBlockFilters)
+            for (const Index width : kBlockWidths) {
+                ++seed;
+                const Index channels = 1 + seed % 4;
+                const ConvParams p{b.sh, b.sw, b.padding};
+                // 'valid' needs the kernel inside the image: at least kw columns.
+                const Index in_w = b.padding == Padding::valid ? width + b.kw - 1 : width;
+                const Index in_h = b.kh + seed % 3;
+                INFO("x (2, " << in_h << ", " << in_w << ", " << channels << "), kernel " << b.kh << 'x' << b.kw
+                              << ", " << filters << " filters, strides " << b.sh << 'x' << b.sw << ", "
+                              << padding_name(b.padding));
+                const Tensor<double> x = random_tensor<double>(Shape{2, in_h, in_w, channels}, 600 + seed);
+                const Tensor<double> w = random_tensor<double>(Shape{b.kh, b.kw, channels, filters}, 700 + seed);
+                const Tensor<double> bias = random_tensor<double>(Shape{filters}, 800 + seed);
+                const cpu::ActivationFn activation =
+                    seed % 2 ? cpu::ActivationFn::relu : cpu::ActivationFn::linear;
+                const Tensor<double> expected = reference_forward(x, w, &bias, p, activation);
+                CHECK(max_abs_diff(direct_forward(x, w, &bias, p, activation), expected) < 1e-12);
+                const Tensor<float> bf = converted<float>(bias);
+                const Tensor<float> yf = direct_forward(converted<float>(x), converted<float>(w), &bf, p, activation);
+                CHECK(max_abs_diff(converted<double>(yf), expected) < 1e-5 * std::max(1.0, max_abs(expected)));
+
+                const Tensor<double> dy = random_tensor<double>(expected.shape(), 900 + seed);
+                const Tensor<double> dw = reference_weights_gradient(x, w.shape(), dy, p);
+                CHECK(max_abs_diff(direct_weights_gradient(x, w.shape(), dy, p), dw) < 1e-12);
+                const Tensor<float> dwf = direct_weights_gradient(converted<float>(x), w.shape(), converted<float>(dy), p);
+                CHECK(max_abs_diff(converted<double>(dwf), dw) < 1e-5 * std::max(1.0, max_abs(dw)));
+            }
+}
+
+TEST_CASE("conv2d_direct reads x and dy from and writes y into channel slices, any filter count",
+          "[kernels][conv2d_direct]") {
+    for (const Index filters : {7, 16, 17, 33, 65}) {
+        for (const ConvParams p : {ConvParams{1, 1, Padding::same}, ConvParams{2, 2, Padding::valid}}) {
+            const Index channels = 3, kernel = p.stride_h == 2 ? 7 : 3;
+            INFO(filters << " filters, kernel " << kernel << ", strides " << p.stride_h);
+            const Tensor<float> wide_x = random_tensor<float>(Shape{2, 15, 14, channels + 5}, 41);
+            const Tensor<float> x = wide_x.channels(4, 4 + channels);
+            const Tensor<float> w = random_tensor<float>(Shape{kernel, kernel, channels, filters}, 42);
+            const Tensor<float> b = random_tensor<float>(Shape{filters}, 43);
+            const Shape out = cpu::conv2d_output_shape(x.shape(), w.shape(), p);
+            Tensor<float> wide_y = random_tensor<float>(Shape{out[0], out[1], out[2], filters + 6}, 44);
+            const Tensor<float> before = wide_y.clone();
+            Tensor<float> y = wide_y.channels(1, 1 + filters);
+            direct_forward(x, w, &b, p, cpu::ActivationFn::linear, y);
+            const Tensor<double> expected = reference_forward(converted<double>(x.clone()), converted<double>(w),
+                                                              nullptr, p, cpu::ActivationFn::linear);
+            Tensor<double> with_bias = expected.clone();
+            for (Index i = 0; i < with_bias.numel() / filters; ++i)
+                for (Index k = 0; k < filters; ++k) with_bias.data()[i * filters + k] += b(k);
+            CHECK(max_abs_diff(converted<double>(y.clone()), with_bias) < 1e-5 * std::max(1.0, max_abs(with_bias)));
+            CHECK(max_abs_diff(wide_y.channels(0, 1).clone(), before.channels(0, 1).clone()) == 0);
+            CHECK(max_abs_diff(wide_y.channels(1 + filters, filters + 6).clone(),
+                               before.channels(1 + filters, filters + 6).clone()) == 0);
+
+            const Tensor<float> dy = wide_y.channels(2, 2 + filters);
+            const Tensor<double> dw =
+                reference_weights_gradient(converted<double>(x.clone()), w.shape(), converted<double>(dy.clone()), p);
+            const Tensor<float> dwf = direct_weights_gradient(x, w.shape(), dy, p);
+            CHECK(max_abs_diff(converted<double>(dwf), dw) < 1e-5 * std::max(1.0, max_abs(dw)));
+        }
+    }
+}
+
+TEST_CASE("conv2d_direct_weights_gradient agrees with finite differences on the 7x7/2 stem and odd filters",
+          "[kernels][conv2d_direct][gradcheck]") {
+    for (const Index filters : {4, 9, 17}) {
+        for (const ConvParams p : {ConvParams{2, 2, Padding::valid}, ConvParams{2, 2, Padding::same}}) {
+            INFO(filters << " filters, 7x7 strides 2, " << padding_name(p.padding));
+            const Tensor<double> x = random_tensor<double>(Shape{1, 11, 10, 3}, 51);
+            const Tensor<double> w = random_tensor<double>(Shape{7, 7, 3, filters}, 52);
+            const Tensor<double> dy =
+                random_tensor<double>(cpu::conv2d_output_shape(x.shape(), w.shape(), p), 53);
+            const Tensor<double> dw = direct_weights_gradient(x, w.shape(), dy, p);
+            const auto forward = [&] { return direct_forward<double>(x, w, nullptr, p, cpu::ActivationFn::linear); };
+            CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, dy)) < 1e-6);
+        }
+    }
 }

@@ -8,20 +8,28 @@
 // dilation 1, x = 0 outside the image); x, y and dy may be channel slices,
 // weights, bias and d_weights are contiguous. Float and double.
 //
-// The filters are cut into blocks of 32, 16 or 8 lanes (the last padded
-// with zero filters). Forward: the weights are repacked per block as
-// (KH, KW, C, lanes); every output row (n, oh) is one parallel work item; for
-// each block, P neighbouring output pixels x lanes filters are accumulated in
-// a fixed-size array the compiler keeps in vector registers (8 to 12 ymm for
-// float, checked in the -O2 -march=native assembly: vfmadd231ps on ymm, no
-// spills in the inner loop), each input value broadcast against a vector of
-// weights. Kernel rows in the padding are skipped for the whole row; pixels
-// whose window overhangs the left or right edge go one by one with the
-// kernel columns clipped. Weights gradient: for each output row, tap and
-// group of CB channels, CB x lanes sums over the row's pixels are kept in
-// registers (the pixels whose tap lands inside the image), then added to the
-// thread's own (KH*KW*C, lanes) partial sums; chunks of output rows are
-// added in chunk order, so the result depends only on the thread count.
+// Every output row (n, oh) is one parallel work item. Its input rows (the
+// kernel rows that lie inside the image) are first copied into a zero-padded
+// buffer, KH rows of pixels x C values: there, the window of output pixel ow
+// at kernel row kh is the contiguous run of KW * C values starting at pixel
+// ow * SW, so both kernels below are small GEMMs with no edge cases.
+// The filters are cut into blocks of 2 vectors of simd::width<T> lanes (the
+// last block 1 or 2 vectors, padded with zero filters).
+// Forward: the weights are repacked per block as (KH, KW, C, lanes); P
+// neighbouring output pixels x the block's vectors (12 accumulators: 6 x 2
+// or 12 x 1) are summed in simd::Vec registers, each input value broadcast
+// against the vectors of weights of its tap and channel.
+// Weights gradient: for each output row and block, J patch values (kh, kw, c)
+// x the block's vectors (again 12 accumulators) are summed over the row's
+// pixels, each input value broadcast against the vectors of dy, then
+// added to the thread's own (KH*KW*C, lanes) partial sums; chunks of output
+// rows are added in chunk order, so the result depends only on the thread count.
+// The accumulators are arrays of simd::Vec indexed by compile-time constants
+// only (partial blocks are stored through memory afterwards), so GCC 12 keeps
+// them in registers at -O3 as at -O2 (checked in the -O3 -march=native
+// assembly: 12 ymm accumulators, vbroadcastss + vfmadd231ps, no spills in the
+// inner loops). The scalar kernels this replaces ran 10x slower at -O3 and
+// needed #pragma GCC optimize("O2").
 
 #include <algorithm>
 #include <type_traits>
@@ -31,15 +39,7 @@
 #include "bcnn/core/row_matrix.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
-
-// GCC 12 at -O3 (the release flags) compiles these kernels into code ten
-// times slower than at -O2 (measured on 3x3 3->16 @150, batch 32: 195 vs
-// 2,150 images/s), so this file asks for -O2: there the accumulators stay in
-// ymm registers.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("O2")
-#endif
+#include "bcnn/kernels/cpu/simd.hpp"
 
 namespace bcnn {
 namespace cpu {
@@ -56,11 +56,15 @@ namespace detail {
 //   3x3/2 3->32    1.8 / 2.0    5x5 3->32  1.7 / 1.6    7x7/2 3->64 @156 'valid' 1.2 / 0.8
 //   3x3 12->16     1.3 / 1.7    16->16 @150 1.0 / 0.7-1.9 (Winograd)   16->32 @75 1.2 / 0.9-1.0
 //   3x3 32->32 @75 0.8 / 0.7    32->64 @75 0.5 / 0.6-1.1
-// hence C <= 8, 8 <= K <= 96 (K < 8 was not measured), kernels up to 5x5
-// (the 7x7 stem is a wash).
+// hence C <= 8, 8 <= K <= 96 (K < 8 was not measured), kernels up to 5x5.
+// After the simd::Vec rewrite (same machine, shared by 4 other jobs, so
+// single-thread CPU time; images/s, direct vs im2col + GEMM, ranges of 3-4 runs):
+//   3x3 3->16 @150 3,080-3,330 vs 720-1,060   3x3 3->64 @150 640-740 vs 320-480
+//   7x7/2 3->64 @156 'valid' 750-775 vs 450-580 (1.3-1.7x; was 0.8)
+// hence kernels up to 7x7.
 // A 1x1 stride-1 convolution is a plain GEMM already.
 inline bool direct_pays(const Conv2DDims& d) {
-    return d.channels <= 8 && d.filters >= 8 && d.filters <= 96 && d.window.kernel_h * d.window.kernel_w <= 25 &&
+    return d.channels <= 8 && d.filters >= 8 && d.filters <= 96 && d.window.kernel_h * d.window.kernel_w <= 49 &&
            !d.pointwise();
 }
 
@@ -70,17 +74,22 @@ inline bool direct_pays(const Conv2DDims& d) {
 //   3x3/2 3->32 1.4 / 2.0 5x5 3->32 1.1 / 1.2   3x3 8->32 @75 0.8 / 1.3   16->32 @75 0.8 / 1.0
 //   3x3 3->64 1.0 / 1.0   3->96 0.9 / 0.9   7x7/2 3->64 0.6 / 0.8   32->32 @75 0.7 / 0.9
 // hence K <= 16 with C <= 16, or K <= 32 with C <= 4; K < 8 was not measured.
+// After the simd::Vec rewrite (single-thread CPU time as above; GFLOP/s,
+// direct vs im2col + GEMM):
+//   3x3 3->16 @150 43-50 vs 13-15    3x3 3->64 @150 34-43 vs 23-31
+//   7x7/2 3->64 @156 56-73 vs 38-54  3x3 16->16 @150 55-70 vs 24-36
+// hence K <= 64 with C <= 4 (K > 64 not measured again).
 inline bool direct_pays_weights_gradient(const Conv2DDims& d) {
-    const bool narrow = d.filters <= 16 ? d.channels <= 16 : d.filters <= 32 && d.channels <= 4;
+    const bool narrow = d.filters <= 16 ? d.channels <= 16 : d.filters <= 64 && d.channels <= 4;
     return narrow && d.filters >= 8 && !d.pointwise();
 }
 
-// Output pixels computed together for a block of `lanes` filters: 8 to 12
-// accumulators of 8 floats.
-template <int lanes>
-constexpr int direct_block_pixels() {
-    return lanes >= 32 ? 3 : lanes >= 16 ? 4 : 8;
-}
+// Accumulators of simd::width<T> lanes each kernel keeps in registers: 12
+// of the 16 vector registers of AVX2 or SSE2, leaving room for the vectors
+// of weights (or dy) and the broadcast input value.
+constexpr int kDirectAccumulators = 12;
+// Vectors of filters in a full filter block.
+constexpr int kDirectBlockVectors = 2;
 
 // Threads worth starting: one per kGemmMinWorkPerThread multiply-adds
 // (gemm.hpp's threshold), at most one per output row. Tiny convolutions
@@ -91,21 +100,24 @@ inline int direct_threads(const Conv2DDims& d) {
     return static_cast<int>(std::clamp<Index>(std::min(wanted, d.batch * d.geometry.out_h), 1, num_threads()));
 }
 
-// A block of `lanes` filters, [first, first + width) (width <= lanes; the
-// rest are zero padding), and where its values start in buffers that hold
-// `patch` rows of `lanes` values per block, block after block (offset) or
-// one row of `lanes` per block (bias_offset).
+// A block of `lanes` filters (1 or 2 vectors), [first, first + width)
+// (width <= lanes; the rest are zero padding), and where its values start in
+// buffers that hold `patch` rows of `lanes` values per block, block after
+// block (offset), or one row of `lanes` per block (bias_offset).
 struct DirectFilterBlock {
     Index first, width, lanes, offset, bias_offset;
 };
 
-// The filters cut into blocks of 32, then 16, then 8 lanes (the last padded).
-inline std::vector<DirectFilterBlock> direct_filter_blocks(const Conv2DDims& d) {
+// The filters cut into blocks of kDirectBlockVectors vectors of T, the last
+// one or two vectors (padded).
+template <typename T>
+std::vector<DirectFilterBlock> direct_filter_blocks(const Conv2DDims& d) {
+    constexpr Index vector = simd::width<T>;
     std::vector<DirectFilterBlock> blocks;
     Index offset = 0, bias_offset = 0;
     for (Index first = 0; first < d.filters;) {
         const Index rest = d.filters - first;
-        const Index lanes = rest >= 32 ? 32 : rest >= 16 ? 16 : 8;
+        const Index lanes = std::min<Index>((rest + vector - 1) / vector, kDirectBlockVectors) * vector;
         blocks.push_back(DirectFilterBlock{first, std::min(rest, lanes), lanes, offset, bias_offset});
         first += lanes;
         offset += d.patch() * lanes;
@@ -114,15 +126,58 @@ inline std::vector<DirectFilterBlock> direct_filter_blocks(const Conv2DDims& d) 
     return blocks;
 }
 
-// Calls body(std::integral_constant<int, lanes>()) for a block of `lanes` filters.
-template <typename Body>
-void with_direct_lanes(Index lanes, Body&& body) {
-    if (lanes == 32)
-        body(std::integral_constant<int, 32>());
-    else if (lanes == 16)
-        body(std::integral_constant<int, 16>());
+// Calls body(std::integral_constant<int, vectors>()) for a block of `lanes` filters of T.
+template <typename T, typename Body>
+void with_direct_vectors(Index lanes, Body&& body) {
+    static_assert(kDirectBlockVectors == 2, "one case per block size");
+    if (lanes == 2 * simd::width<T>)
+        body(std::integral_constant<int, 2>());
     else
-        body(std::integral_constant<int, 8>());
+        body(std::integral_constant<int, 1>());
+}
+
+// The input rows of one output row, zero-padded: KH rows of `columns`
+// pixels of C values; buffer pixel b holds image column b - pad_left, the
+// columns outside the image stay zero. `columns` covers output pixels
+// [0, max(OW, min_pixels)), so that a block of min_pixels pixels fits even in
+// a narrower output.
+template <typename T>
+struct DirectInputRows {
+    Index columns, row_step;
+    std::vector<T> values;
+    DirectInputRows(const Conv2DDims& d, Index min_pixels)
+        : columns((std::max(d.geometry.out_w, min_pixels) - 1) * d.window.stride_w + d.window.kernel_w),
+          row_step(columns * d.channels),
+          values(static_cast<std::size_t>(d.window.kernel_h * row_step), T(0)) {}
+};
+
+// The kernel rows [kh_begin, kh_end) of output row out_row (n * OH + oh)
+// that lie inside the image; image row (n * H + top + kh) is input row kh.
+struct DirectRows {
+    Index top, kh_begin, kh_end;
+};
+
+inline DirectRows direct_rows(const Conv2DDims& d, Index out_row) {
+    const WindowGeometry& g = d.geometry;
+    const Index n = out_row / g.out_h, top = out_row % g.out_h * d.window.stride_h - g.pad_top;
+    const Index kh_begin = std::clamp<Index>(-top, 0, d.window.kernel_h);
+    const Index kh_end = std::clamp<Index>(g.in_h - top, kh_begin, d.window.kernel_h);
+    return DirectRows{n * g.in_h + top, kh_begin, kh_end};
+}
+
+// Copies the image rows of output row `rows` into the buffer's rows [kh_begin, kh_end).
+template <typename T>
+void direct_fill_rows(const Conv2DDims& d, const RowMatrix<T>& x, const DirectRows& rows, DirectInputRows<T>& in) {
+    const Index channels = d.channels, in_w = d.geometry.in_w, pad_left = d.geometry.pad_left;
+    const Index count = std::min(in_w, in.columns - pad_left);
+    for (Index kh = rows.kh_begin; kh < rows.kh_end; ++kh) {
+        const T* src = x.row((rows.top + kh) * in_w);
+        T* dst = in.values.data() + kh * in.row_step + pad_left * channels;
+        if (x.ld == channels)
+            std::copy_n(src, count * channels, dst);
+        else
+            for (Index iw = 0; iw < count; ++iw) std::copy_n(src + iw * x.ld, channels, dst + iw * channels);
+    }
 }
 
 // The weights (KH, KW, C, K) and bias (K, or nullptr: zeros) repacked per
@@ -136,7 +191,7 @@ struct DirectWeights {
 template <typename T>
 DirectWeights<T> direct_pack_weights(const Conv2DDims& d, const T* weights, const T* bias) {
     DirectWeights<T> p;
-    p.blocks = direct_filter_blocks(d);
+    p.blocks = direct_filter_blocks<T>(d);
     const Index lanes_total = p.blocks.back().bias_offset + p.blocks.back().lanes;
     p.weights.assign(static_cast<std::size_t>(d.patch() * lanes_total), T(0));
     p.bias.assign(static_cast<std::size_t>(lanes_total), T(0));
@@ -148,95 +203,83 @@ DirectWeights<T> direct_pack_weights(const Conv2DDims& d, const T* weights, cons
     return p;
 }
 
-// Taps [kh_begin, kh_end) x [kw_begin, kw_end) of a window that lie inside the image.
-struct DirectTaps {
-    Index kh_begin, kh_end, kw_begin, kw_end;
-};
-
-// acc[p][k] = sum over the taps and c of x(pixel p, tap, c) * w(tap, c, k)
-// for P output pixels of one output row. x: pixel 0's input at its first
-// tap (taps.kh_begin, taps.kw_begin); pixel p's is pixel_step values further
-// on, the next kernel column's ld, the next kernel row's row_step.
-// w: the filter block's packed (KH, KW, C, lanes) weights.
-template <typename T, int lanes, int P>
-void direct_accumulate(const T* x, Index ld, Index pixel_step, Index row_step, const DirectTaps& taps,
-                       Index kernel_w, Index channels, const T* w, T (&acc)[P][lanes]) {
+// P output pixels x V vectors of filters: y[p] = activation(bias + sum over
+// `rows` kernel rows r and the row_length = KW * C values j of a window row
+// of in[r * row_step + p * pixel_step + j] * w[r * w_row_step + j * V * width + lanes]).
+// Stores pixels [0, pixels) and filters [0, filters) at y, y + ld_y, ...
+template <typename T, int V, int P>
+void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index rows, Index row_length, const T* w,
+                           Index w_row_step, const T* bias, ActivationFn activation, T* y, Index ld_y, int pixels,
+                           Index filters) {
+    using simd::Vec;
+    constexpr int L = simd::width<T>;
+    Vec<T> acc[P][V];
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p)
-        for (int k = 0; k < lanes; ++k) acc[p][k] = T(0);
-    for (Index kh = taps.kh_begin; kh < taps.kh_end; ++kh)
-        for (Index kw = taps.kw_begin; kw < taps.kw_end; ++kw) {
-            const T* xt = x + (kh - taps.kh_begin) * row_step + (kw - taps.kw_begin) * ld;
-            const T* wt = w + (kh * kernel_w + kw) * channels * lanes;
-            for (Index c = 0; c < channels; ++c) {
-                const T* wc = wt + c * lanes;
-#pragma GCC unroll 8
-                for (int p = 0; p < P; ++p) {
-                    const T v = xt[p * pixel_step + c];
-#pragma GCC unroll 32
-                    for (int k = 0; k < lanes; ++k) acc[p][k] += v * wc[k];
-                }
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[p][v] = simd::load(bias + v * L);
+    for (Index r = 0; r < rows; ++r) {
+        const T* in_r = in + r * row_step;
+        const T* w_r = w + r * w_row_step;
+        for (Index j = 0; j < row_length; ++j) {
+            Vec<T> wv[V];
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) wv[v] = simd::load(w_r + (j * V + v) * L);
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+                const Vec<T> xv = simd::broadcast(in_r[p * pixel_step + j]);
+#pragma GCC unroll 2
+                for (int v = 0; v < V; ++v) acc[p][v] += xv * wv[v];
             }
         }
-}
-
-// Output pixels y, y + ld_y, ... (`pixels` <= P of them), `width` filters:
-// activation(acc + bias), bias holding `lanes` values.
-template <typename T, int lanes, int P>
-void direct_store(T (&acc)[P][lanes], int pixels, T* y, Index ld_y, Index width, const T* bias,
-                  ActivationFn activation) {
-    for (int p = 0; p < P; ++p)
-        for (int k = 0; k < lanes; ++k) acc[p][k] += bias[k];
-    if (activation == ActivationFn::relu)
-        for (int p = 0; p < P; ++p)
-            for (int k = 0; k < lanes; ++k) acc[p][k] = acc[p][k] < T(0) ? T(0) : acc[p][k];
-    for (int p = 0; p < pixels; ++p) std::copy_n(acc[p], width, y + p * ld_y);
-}
-
-// Filter block i (lanes filters) of output row `out_row` (n * OH + oh).
-// Kernel rows in the padding are skipped for the whole row; blocks of P
-// pixels whose windows lie inside the width take all the kernel's columns,
-// the pixels near the left and right edges go one by one with the columns
-// clipped.
-template <typename T, int lanes>
-void direct_forward_row(const Conv2DDims& d, const DirectWeights<T>& weights, const DirectFilterBlock& block,
-                        const RowMatrix<T>& x,
-                        ActivationFn activation, const RowMatrix<T>& y, Index out_row) {
-    constexpr int P = direct_block_pixels<lanes>();
-    const WindowGeometry& g = d.geometry;
-    const Index kernel_h = d.window.kernel_h, kernel_w = d.window.kernel_w, stride_w = d.window.stride_w;
-    const Index n = out_row / g.out_h, top = out_row % g.out_h * d.window.stride_h - g.pad_top;
-    const Index kh_begin = std::clamp<Index>(-top, 0, kernel_h);
-    const Index kh_end = std::clamp<Index>(g.in_h - top, kh_begin, kernel_h);
-    const Index first_row = n * g.in_h + top + kh_begin;  // image row of the first kernel row inside
-    const Index row_step = g.in_w * x.ld, pixel_step = stride_w * x.ld;
-    const T* w = weights.weights.data() + block.offset;
-    const T* bias = weights.bias.data() + block.bias_offset;
-    const Index width = block.width;
-    T* y_row = y.row(out_row * g.out_w) + block.first;
-    // Output columns [inner_begin, inner_end) have their whole window inside the width.
-    const Index inner_begin = std::min<Index>(g.out_w, (g.pad_left + stride_w - 1) / stride_w);
-    const Index last_left = g.in_w - kernel_w + g.pad_left;  // ow * SW <= last_left
-    const Index inner_end = last_left < 0 ? inner_begin : std::clamp(last_left / stride_w + 1, inner_begin, g.out_w);
-    const auto edge = [&](Index ow) {
-        const Index left = ow * stride_w - g.pad_left;
-        const Index kw_begin = std::clamp<Index>(-left, 0, kernel_w);
-        const Index kw_end = std::clamp<Index>(g.in_w - left, kw_begin, kernel_w);
-        T acc[1][lanes];
-        direct_accumulate<T, lanes, 1>(x.row(first_row * g.in_w + std::min(left + kw_begin, g.in_w - 1)), x.ld,
-                                       pixel_step, row_step, DirectTaps{kh_begin, kh_end, kw_begin, kw_end}, kernel_w,
-                                       d.channels, w, acc);
-        direct_store<T, lanes, 1>(acc, 1, y_row + ow * y.ld, y.ld, width, bias, activation);
-    };
-    for (Index ow = 0; ow < inner_begin; ++ow) edge(ow);
-    const DirectTaps inner{kh_begin, kh_end, 0, kernel_w};
-    T acc[P][lanes];
-    Index ow = inner_begin;
-    for (; ow + P <= inner_end; ow += P) {
-        direct_accumulate<T, lanes, P>(x.row(first_row * g.in_w + ow * stride_w - g.pad_left), x.ld, pixel_step,
-                                       row_step, inner, kernel_w, d.channels, w, acc);
-        direct_store<T, lanes, P>(acc, P, y_row + ow * y.ld, y.ld, width, bias, activation);
     }
-    for (; ow < g.out_w; ++ow) edge(ow);
+    if (activation == ActivationFn::relu) {
+        const Vec<T> zero = {};
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) acc[p][v] = acc[p][v] < zero ? zero : acc[p][v];  // keeps NaN
+    }
+    if (pixels == P && filters >= V * L) {
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) simd::store(y + p * ld_y + v * L, acc[p][v]);
+        return;
+    }
+    // A partial block: through memory (constant indices keep acc in registers above).
+    T part[P][V * L];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) simd::store(part[p] + v * L, acc[p][v]);
+    for (int p = 0; p < pixels; ++p) std::copy_n(part[p], std::min<Index>(filters, V * L), y + p * ld_y);
+}
+
+// Output row `out_row` (n * OH + oh), every filter block, from its input rows in `in` (filled).
+template <typename T>
+void direct_forward_row(const Conv2DDims& d, const DirectWeights<T>& weights, const DirectRows& rows,
+                        const DirectInputRows<T>& in, ActivationFn activation, const RowMatrix<T>& y,
+                        Index out_row) {
+    const Index out_w = d.geometry.out_w, window_row = d.window.kernel_w * d.channels;
+    const Index pixel_step = d.window.stride_w * d.channels;
+    const T* in_first = in.values.data() + rows.kh_begin * in.row_step;
+    for (const DirectFilterBlock& block : weights.blocks)
+        with_direct_vectors<T>(block.lanes, [&](auto vectors) {
+            constexpr int V = decltype(vectors)::value, P = kDirectAccumulators / V;
+            const T* w = weights.weights.data() + block.offset + rows.kh_begin * window_row * block.lanes;
+            const T* bias = weights.bias.data() + block.bias_offset;
+            T* y_row = y.row(out_row * out_w) + block.first;
+            // Blocks of P pixels; the last one ends at the last pixel (overlapping the one
+            // before: same values) unless the row is narrower than P (the buffer is not).
+            for (Index ow = 0; ow < out_w; ow += P) {
+                const Index first = std::min(ow, std::max<Index>(out_w - P, 0));
+                direct_forward_pixels<T, V, P>(in_first + first * pixel_step, pixel_step, in.row_step,
+                                               rows.kh_end - rows.kh_begin, window_row, w, window_row * block.lanes,
+                                               bias, activation, y_row + first * y.ld, y.ld,
+                                               static_cast<int>(std::min<Index>(P, out_w - first)), block.width);
+            }
+        });
 }
 
 // x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
@@ -247,78 +290,80 @@ void conv2d_direct_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* 
     if (d.pixels() == 0) return;
     const DirectWeights<T> packed = direct_pack_weights(d, weights, bias);
     parallel_chunks(d.batch * d.geometry.out_h, direct_threads(d), [&](int, Index first_row, Index last_row) {
-        for (Index out_row = first_row; out_row < last_row; ++out_row)
-            for (const DirectFilterBlock& block : packed.blocks)
-                with_direct_lanes(block.lanes, [&](auto lanes) {
-                    direct_forward_row<T, decltype(lanes)::value>(d, packed, block, x, activation, y, out_row);
-                });
+        DirectInputRows<T> in(d, kDirectAccumulators);
+        for (Index out_row = first_row; out_row < last_row; ++out_row) {
+            const DirectRows rows = direct_rows(d, out_row);
+            direct_fill_rows(d, x, rows, in);
+            direct_forward_row(d, packed, rows, in, activation, y, out_row);
+        }
     });
 }
 
-// Channels whose weight gradients one pass accumulates together against a
-// block of `lanes` filters: 8 accumulators of 8 floats, which leaves
-// registers for the lanes / 8 vectors of dy.
-template <int lanes>
-constexpr int direct_gradient_channels() {
-    return lanes >= 32 ? 2 : lanes >= 16 ? 4 : 8;
-}
-
-// acc[c][k] = sum over ow in [ow_begin, ow_end) of x(ow, c) * dy(ow, k) for
-// CB channels and `lanes` filters. x: output pixel ow_begin's input at the
-// first of the channels, the next pixel's pixel_step further on; dy: its
-// gradient row (lanes values), the next pixel's dy_step further on.
-template <typename T, int lanes, int CB>
-void direct_gradient_accumulate(const T* x, Index pixel_step, const T* dy, Index dy_step, Index pixels,
-                                T (&acc)[CB][lanes]) {
-    for (int c = 0; c < CB; ++c)
-        for (int k = 0; k < lanes; ++k) acc[c][k] = T(0);
+// sum[j * V * width + lanes] += sum over the `pixels` pixels p of
+// in[p * pixel_step + offsets[j]] * dy[p * dy_step + lanes] for J values j
+// (J = 12 / V) of which the first `count` are stored.
+template <typename T, int V>
+void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step, const T* dy, Index dy_step,
+                            Index pixels, int count, T* sum) {
+    using simd::Vec;
+    constexpr int L = simd::width<T>, J = kDirectAccumulators / V;
+    Vec<T> acc[J][V];
+    Index offset[J];
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j) {
+        offset[j] = offsets[j];
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[j][v] = Vec<T>{};
+    }
     for (Index p = 0; p < pixels; ++p) {
-        const T* xp = x + p * pixel_step;
-        const T* g = dy + p * dy_step;
-#pragma GCC unroll 8
-        for (int c = 0; c < CB; ++c) {
-            const T v = xp[c];
-#pragma GCC unroll 32
-            for (int k = 0; k < lanes; ++k) acc[c][k] += v * g[k];
+        const T* in_p = in + p * pixel_step;
+        Vec<T> g[V];
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) g[v] = simd::load(dy + p * dy_step + v * L);
+#pragma GCC unroll 16
+        for (int j = 0; j < J; ++j) {
+            const Vec<T> xv = simd::broadcast(in_p[offset[j]]);
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) acc[j][v] += xv * g[v];
         }
     }
+    if (count == J) {
+#pragma GCC unroll 16
+        for (int j = 0; j < J; ++j)
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) {
+                T* s = sum + (j * V + v) * L;
+                simd::store(s, simd::load(s) + acc[j][v]);
+            }
+        return;
+    }
+    // Fewer values: through memory (constant indices keep acc in registers above).
+    T part[J][V * L];
+#pragma GCC unroll 16
+    for (int j = 0; j < J; ++j)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) simd::store(part[j] + v * L, acc[j][v]);
+    for (int j = 0; j < count; ++j)
+        for (int k = 0; k < V * L; ++k) sum[j * V * L + k] += part[j][k];
 }
 
-// sum (patch rows of lanes, packed like DirectWeights) += the gradient
-// terms of output row `out_row` for one filter block. dy_row: the row's
-// output gradients, out_w rows of `lanes` values.
-template <typename T, int lanes>
-void direct_gradient_row(const Conv2DDims& d, const RowMatrix<T>& x, const T* dy_row, Index out_row, T* sum) {
-    constexpr int CB = direct_gradient_channels<lanes>();
-    const WindowGeometry& g = d.geometry;
-    const Index kernel_h = d.window.kernel_h, kernel_w = d.window.kernel_w, stride_w = d.window.stride_w;
-    const Index channels = d.channels;
-    const Index n = out_row / g.out_h, top = out_row % g.out_h * d.window.stride_h - g.pad_top;
-    const Index kh_begin = std::clamp<Index>(-top, 0, kernel_h);
-    const Index kh_end = std::clamp<Index>(g.in_h - top, kh_begin, kernel_h);
-    for (Index kh = kh_begin; kh < kh_end; ++kh)
-        for (Index kw = 0; kw < kernel_w; ++kw) {
-            // Output columns whose tap kw lands inside the width: iw = ow * SW - pad_left + kw in [0, W).
-            const Index shift = g.pad_left - kw;  // ow * SW >= shift, ow * SW <= W - 1 + shift
-            const Index ow_begin = std::clamp<Index>(shift <= 0 ? 0 : (shift + stride_w - 1) / stride_w, 0, g.out_w);
-            const Index last = g.in_w - 1 + shift;
-            const Index ow_end = last < 0 ? ow_begin : std::clamp(last / stride_w + 1, ow_begin, g.out_w);
-            if (ow_end == ow_begin) continue;
-            const T* x0 = x.row((n * g.in_h + top + kh) * g.in_w + ow_begin * stride_w - shift);
-            const T* dy0 = dy_row + ow_begin * lanes;
-            T* s = sum + (kh * kernel_w + kw) * channels * lanes;
-            const auto add = [&](Index c, auto cb, auto& acc) {
-                direct_gradient_accumulate<T, lanes, decltype(cb)::value>(x0 + c, stride_w * x.ld, dy0, lanes,
-                                                                          ow_end - ow_begin, acc);
-                for (int i = 0; i < decltype(cb)::value; ++i)
-                    for (int k = 0; k < lanes; ++k) s[(c + i) * lanes + k] += acc[i][k];
-            };
-            Index c = 0;
-            T acc[CB][lanes];
-            for (; c + CB <= channels; c += CB) add(c, std::integral_constant<int, CB>(), acc);
-            T one[1][lanes];
-            for (; c < channels; ++c) add(c, std::integral_constant<int, 1>(), one);
+// dy rows [first, first + count) (count <= OW) packed per filter block:
+// count rows of `lanes` values at packed + bias_offset * OW, block after
+// block; the lanes past a block's width are left as they are.
+template <typename T>
+void direct_pack_dy_row(const std::vector<DirectFilterBlock>& blocks, const RowMatrix<T>& dy, Index first, Index count,
+                        T* packed) {
+    for (Index ow = 0; ow < count; ++ow) {
+        const T* src = dy.row(first + ow);
+        for (const DirectFilterBlock& block : blocks) {
+            T* dst = packed + block.bias_offset * count + ow * block.lanes;
+            if (block.width == block.lanes)
+                for (Index k = 0; k < block.lanes; k += simd::width<T>)
+                    simd::store(dst + k, simd::load(src + block.first + k));
+            else
+                std::copy_n(src + block.first, block.width, dst);
         }
+    }
 }
 
 // x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (KH, KW, C, K), overwritten:
@@ -328,24 +373,47 @@ void direct_gradient_row(const Conv2DDims& d, const RowMatrix<T>& x, const T* dy
 template <typename T>
 void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
                                     T* d_weights) {
-    const std::vector<DirectFilterBlock> blocks = direct_filter_blocks(d);
+    const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
     const Index lanes_total = blocks.back().bias_offset + blocks.back().lanes;
-    const Index size = d.patch() * lanes_total, rows = d.batch * d.geometry.out_h;
+    const Index size = d.patch() * lanes_total, out_rows = d.batch * d.geometry.out_h, out_w = d.geometry.out_w;
+    const Index window_row = d.window.kernel_w * d.channels, pixel_step = d.window.stride_w * d.channels;
+    const Index patch = d.patch();
     const int parts = direct_threads(d);
     std::vector<T> partials(static_cast<std::size_t>(parts * size), T(0));
-    parallel_chunks(rows, parts, [&](int part, Index first_row, Index last_row) {
+    parallel_chunks(out_rows, parts, [&](int part, Index first_row, Index last_row) {
         T* sum = partials.data() + part * size;
-        std::vector<T> dy_row(static_cast<std::size_t>(d.geometry.out_w * 32));
-        for (Index out_row = first_row; out_row < last_row; ++out_row)
-            for (const DirectFilterBlock& block : blocks)
-                with_direct_lanes(block.lanes, [&](auto lanes_constant) {
-                    constexpr int lanes = decltype(lanes_constant)::value;
-                    // out_w rows of lanes; lanes past the width hold stale values, whose sums are never read.
-                    for (Index ow = 0; ow < d.geometry.out_w; ++ow)
-                        std::copy_n(dy.row(out_row * d.geometry.out_w + ow) + block.first, block.width,
-                                    dy_row.data() + ow * lanes);
-                    direct_gradient_row<T, lanes>(d, x, dy_row.data(), out_row, sum + block.offset);
+        DirectInputRows<T> in(d, 1);
+        // Where patch value r (kh, kw, c) of output pixel 0 lies in the buffer, then
+        // J - 1 copies of the last (read by a block of fewer values, not stored).
+        std::vector<Index> offsets(static_cast<std::size_t>(patch + kDirectAccumulators));
+        for (Index r = 0; r < static_cast<Index>(offsets.size()); ++r) {
+            const Index last = std::min(r, patch - 1);
+            offsets[static_cast<std::size_t>(r)] = last / window_row * in.row_step + last % window_row;
+        }
+        // The row's dy per block, OW rows of `lanes` values (zero past the block's
+        // width), block after block; read in place instead when one full block
+        // is contiguous. (Packed in one sequential pass: read block by block,
+        // rows of dy 256 bytes apart or more fall into few sets of the L1 cache.)
+        const bool in_place = blocks.size() == 1 && blocks[0].width == blocks[0].lanes && dy.ld == blocks[0].lanes;
+        std::vector<T> dy_packed(static_cast<std::size_t>(in_place ? 0 : out_w * lanes_total), T(0));
+        for (Index out_row = first_row; out_row < last_row; ++out_row) {
+            const DirectRows rows = direct_rows(d, out_row);
+            direct_fill_rows(d, x, rows, in);
+            if (!in_place) direct_pack_dy_row(blocks, dy, out_row * out_w, out_w, dy_packed.data());
+            for (const DirectFilterBlock& block : blocks) {
+                const T* dy_block = in_place ? dy.row(out_row * out_w) + block.first : dy_packed.data() + block.bias_offset * out_w;
+                const Index dy_step = in_place ? dy.ld : block.lanes;
+                with_direct_vectors<T>(block.lanes, [&](auto vectors) {
+                    constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
+                    // The patch values of the kernel rows inside the image, J at a time.
+                    const Index end = rows.kh_end * window_row;
+                    for (Index r = rows.kh_begin * window_row; r < end; r += J)
+                        direct_gradient_values<T, V>(in.values.data(), offsets.data() + r, pixel_step, dy_block,
+                                                     dy_step, out_w, static_cast<int>(std::min<Index>(J, end - r)),
+                                                     sum + block.offset + r * block.lanes);
                 });
+            }
+        }
     });
     for (const DirectFilterBlock& block : blocks)
         for (Index r = 0; r < d.patch(); ++r)
@@ -360,7 +428,3 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
 }  // namespace detail
 }  // namespace cpu
 }  // namespace bcnn
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
