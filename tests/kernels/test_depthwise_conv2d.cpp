@@ -54,6 +54,37 @@ Tensor<double> depthwise_reference(const Tensor<double>& x, const Tensor<double>
     return y;
 }
 
+// Gradients of depthwise_reference for upstream dy, by the chain rule on the same loops.
+struct DepthwiseGradients {
+    Tensor<double> dx, dw, db;
+};
+
+DepthwiseGradients depthwise_reference_backward(const Tensor<double>& x, const Tensor<double>& w,
+                                                const Tensor<double>& dy, const ConvParams& params) {
+    const Index kh_size = w.dim(0), kw_size = w.dim(1), channels = w.dim(2), mult = w.dim(3);
+    const Index pad_top = keras_axis(x.dim(1), kh_size, params.stride_h, params.padding).second;
+    const Index pad_left = keras_axis(x.dim(2), kw_size, params.stride_w, params.padding).second;
+    DepthwiseGradients g{Tensor<double>(x.shape(), 0.0), Tensor<double>(w.shape(), 0.0),
+                         Tensor<double>(Shape{channels * mult}, 0.0)};
+    for (Index n = 0; n < dy.dim(0); ++n)
+        for (Index oh = 0; oh < dy.dim(1); ++oh)
+            for (Index ow = 0; ow < dy.dim(2); ++ow)
+                for (Index c = 0; c < channels; ++c)
+                    for (Index m = 0; m < mult; ++m) {
+                        const double up = dy(n, oh, ow, c * mult + m);
+                        g.db(c * mult + m) += up;
+                        for (Index i = 0; i < kh_size; ++i)
+                            for (Index j = 0; j < kw_size; ++j) {
+                                const Index ih = oh * params.stride_h - pad_top + i;
+                                const Index iw = ow * params.stride_w - pad_left + j;
+                                if (ih < 0 || ih >= x.dim(1) || iw < 0 || iw >= x.dim(2)) continue;
+                                g.dx(n, ih, iw, c) += up * w(i, j, c, m);
+                                g.dw(i, j, c, m) += up * x(n, ih, iw, c);
+                            }
+                    }
+    return g;
+}
+
 Tensor<double> to_double(const Tensor<float>& t) {
     Tensor<double> d(t.shape());
     const std::vector<float> values = t.to_vector();
@@ -231,4 +262,141 @@ TEST_CASE("depthwise_conv2d rejects bad inputs naming the shapes", "[kernels][de
     Tensor<float> dw_bad(Shape{3, 3, 3, 1});
     CHECK_THROWS_WITH(cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, &dw_bad, nullptr),
                       Catch::Contains("depthwise weights gradient has shape (3, 3, 3, 1), expected (3, 3, 3, 2)"));
+}
+
+namespace {
+
+// Multiplier 1 takes the register-blocked kernels: channel groups of 4, 2
+// or 1 vectors (8 floats or 4 doubles on AVX2) plus a partial vector,
+// blocks of pixels inside the image, edge pixels with clipped columns, and
+// for stride 1 the input gradient as a flipped-kernel convolution. These
+// shapes cover channel counts around the vector widths, widths below the
+// pixel block, stride 2, 'valid' and 'same', 1x1 inputs and 3-wide and
+// other kernels.
+const std::vector<Case> kBlockedCases = {
+    {2, 5, 11, 1, 1, 3, 3, 1, 1, Padding::same},   {1, 6, 9, 7, 1, 3, 3, 1, 1, Padding::same},
+    {2, 7, 19, 8, 1, 3, 3, 1, 1, Padding::same},   {1, 4, 3, 9, 1, 3, 3, 1, 1, Padding::same},
+    {1, 6, 13, 17, 1, 3, 3, 1, 1, Padding::valid}, {2, 3, 2, 33, 1, 3, 3, 1, 1, Padding::same},
+    {1, 5, 21, 33, 1, 3, 3, 1, 1, Padding::same},  {1, 9, 17, 40, 1, 3, 3, 1, 1, Padding::same},
+    {2, 8, 11, 9, 1, 3, 3, 2, 2, Padding::same},   {1, 9, 12, 17, 1, 3, 3, 2, 2, Padding::valid},
+    {1, 7, 10, 33, 1, 3, 3, 2, 1, Padding::same},  {1, 1, 1, 9, 1, 3, 3, 1, 1, Padding::same},
+    {1, 1, 1, 17, 1, 1, 1, 1, 1, Padding::valid},  {1, 6, 7, 9, 1, 5, 5, 1, 1, Padding::same},
+    {1, 8, 9, 17, 1, 2, 4, 1, 1, Padding::same},   {1, 5, 6, 8, 1, 1, 3, 1, 2, Padding::valid},
+    {1, 4, 4, 16, 1, 5, 5, 1, 1, Padding::same},   {1, 3, 5, 7, 1, 3, 3, 3, 3, Padding::same},
+    {1, 3, 4, 257, 1, 3, 3, 1, 1, Padding::same},  // 256 channels or more take the channel-innermost loops
+};
+
+}  // namespace
+
+TEST_CASE("depthwise_conv2d multiplier 1 matches the reference loops", "[kernels][depthwise_conv2d]") {
+    std::uint64_t seed = 500;
+    for (const Case& k : kBlockedCases) {
+        CAPTURE(k.h, k.w, k.c, k.kh, k.kw, k.stride_h, k.stride_w, padding_name(k.padding));
+        const ConvParams params{k.stride_h, k.stride_w, k.padding};
+        const auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+        const auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, 1}, seed++);
+        const auto b = random_tensor<double>(Shape{k.c}, seed++);
+        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+        const auto dy = random_tensor<double>(out_shape, seed++);
+
+        Tensor<double> y(out_shape, 99.0);
+        cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+        CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, &b, params)) < 1e-12);
+        cpu::depthwise_conv2d_forward(x, w, nullptr, params, y);
+        CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, nullptr, params)) < 1e-12);
+
+        const DepthwiseGradients ref = depthwise_reference_backward(x, w, dy, params);
+        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
+        cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+        CHECK(testing::max_abs_diff(dx, ref.dx) < 1e-12);
+        CHECK(testing::max_abs_diff(dw, ref.dw) < 1e-11);
+        CHECK(testing::max_abs_diff(db, ref.db) < 1e-11);
+        Tensor<double> db_only(b.shape(), 5.0);  // the bias gradient alone takes its own loop
+        cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, nullptr, &db_only);
+        CHECK(testing::max_abs_diff(db_only, ref.db) < 1e-11);
+
+        // Float against the double reference: at most 25 products of magnitude <= 1
+        // per output and input gradient, a few hundred per weight gradient.
+        const Tensor<float> xf = testing::random_tensor<float>(x.shape(), seed),
+                            wf = testing::random_tensor<float>(w.shape(), seed + 1);
+        const Tensor<float> bf = testing::random_tensor<float>(b.shape(), seed + 2),
+                            dyf = testing::random_tensor<float>(out_shape, seed + 3);
+        seed += 4;
+        Tensor<float> yf(out_shape), dxf(x.shape()), dwf(w.shape()), dbf(b.shape());
+        cpu::depthwise_conv2d_forward(xf, wf, &bf, params, yf);
+        cpu::depthwise_conv2d_backward(xf, wf, dyf, params, &dxf, &dwf, &dbf);
+        const Tensor<double> bd = to_double(bf);
+        CHECK(testing::max_abs_diff(to_double(yf), depthwise_reference(to_double(xf), to_double(wf), &bd, params)) <
+              1e-5);
+        const DepthwiseGradients reff =
+            depthwise_reference_backward(to_double(xf), to_double(wf), to_double(dyf), params);
+        CHECK(testing::max_abs_diff(to_double(dxf), reff.dx) < 1e-5);
+        CHECK(testing::max_abs_diff(to_double(dwf), reff.dw) < 1e-4);
+        CHECK(testing::max_abs_diff(to_double(dbf), reff.db) < 1e-4);
+    }
+}
+
+TEST_CASE("depthwise_conv2d multiplier 1 matches finite differences", "[kernels][depthwise_conv2d][gradcheck]") {
+    const std::vector<Case> cases = {
+        {2, 4, 11, 9, 1, 3, 3, 1, 1, Padding::same},
+        {1, 4, 9, 17, 1, 3, 3, 2, 2, Padding::same},
+        {1, 5, 7, 7, 1, 3, 3, 1, 1, Padding::valid},
+        {1, 4, 6, 9, 1, 2, 4, 1, 1, Padding::same},
+    };
+    std::uint64_t seed = 700;
+    for (const Case& k : cases) {
+        const ConvParams params{k.stride_h, k.stride_w, k.padding};
+        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+        auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, 1}, seed++);
+        auto b = random_tensor<double>(Shape{k.c}, seed++);
+        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+        const auto upstream = random_tensor<double>(out_shape, seed++);
+        auto forward = [&] {
+            Tensor<double> y(out_shape);
+            cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+            return y;
+        };
+        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
+        cpu::depthwise_conv2d_backward(x, w, upstream, params, &dx, &dw, &db);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
+        CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, upstream)) < 1e-6);
+        CHECK(testing::relative_error(db, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("depthwise_conv2d multiplier 1 reads and writes channel slices", "[kernels][depthwise_conv2d]") {
+    for (const ConvParams params : {ConvParams{1, 1, Padding::same}, ConvParams{2, 2, Padding::same}}) {
+        const Index n = 2, h = 5, wd = 11, c = 9;
+        const auto wide_x = random_tensor<double>(Shape{n, h, wd, 13}, 800);
+        const Tensor<double> x = wide_x.channels(3, 3 + c);
+        const Tensor<double> x_copy = x.clone();
+        const auto w = random_tensor<double>(Shape{3, 3, c, 1}, 801), b = random_tensor<double>(Shape{c}, 802);
+        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+
+        Tensor<double> wide_y(Shape{n, out_shape[1], out_shape[2], 12}, -7.0);
+        Tensor<double> y = wide_y.channels(2, 2 + c);
+        cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+        CHECK(testing::max_abs_diff(y.clone(), depthwise_reference(x_copy, w, &b, params)) < 1e-12);
+
+        const auto wide_dy = random_tensor<double>(Shape{n, out_shape[1], out_shape[2], 10}, 803);
+        const Tensor<double> dy = wide_dy.channels(1, 1 + c);
+        Tensor<double> wide_dx(Shape{n, h, wd, 14}, -7.0);
+        Tensor<double> dx = wide_dx.channels(4, 4 + c);
+        Tensor<double> dw(w.shape()), db(b.shape());
+        cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+        const DepthwiseGradients ref = depthwise_reference_backward(x_copy, w, dy.clone(), params);
+        CHECK(testing::max_abs_diff(dx.clone(), ref.dx) < 1e-12);
+        CHECK(testing::max_abs_diff(dw, ref.dw) < 1e-12);
+        CHECK(testing::max_abs_diff(db, ref.db) < 1e-12);
+
+        for (const Tensor<double>* wide : {&wide_y, &wide_dx}) {
+            const Index used_begin = wide == &wide_y ? 2 : 4, used_end = used_begin + c;
+            const std::vector<double> values = wide->to_vector();
+            const Index width = wide->dim(3);
+            for (std::size_t i = 0; i < values.size(); ++i) {
+                const Index channel = static_cast<Index>(i) % width;
+                if (channel < used_begin || channel >= used_end) CHECK(values[i] == -7.0);
+            }
+        }
+    }
 }

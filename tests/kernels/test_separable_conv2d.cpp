@@ -82,6 +82,11 @@ TEST_CASE("separable_conv2d_forward matches a reference loop", "[kernels][separa
         {1, 3, 3, 2, 1, 6, 5, 5, 2, 2, Padding::same},  // kernel larger than the input
         {3, 6, 5, 5, 3, 2, 2, 3, 1, 2, Padding::same},
         {1, 8, 8, 2, 1, 3, 3, 3, 2, 2, Padding::same},  // odd padding: the extra row/col at the bottom/right
+        // Multiplier 1 (the depthwise part's register-blocked kernels): channels
+        // around the vector width, rows wider than a pixel block, stride 2.
+        {2, 6, 13, 9, 1, 5, 3, 3, 1, 1, Padding::same},
+        {1, 7, 11, 17, 1, 4, 3, 3, 2, 2, Padding::same},
+        {1, 5, 10, 33, 1, 3, 3, 3, 1, 1, Padding::valid},
     };
     std::uint64_t seed = 1;
     for (const Case& k : cases) {
@@ -118,6 +123,7 @@ TEST_CASE("separable_conv2d_backward matches finite differences", "[kernels][sep
     const std::vector<Case> cases = {
         {2, 5, 6, 3, 2, 4, 3, 3, 2, 2, Padding::same},
         {1, 6, 5, 2, 1, 3, 3, 2, 1, 1, Padding::valid},
+        {1, 4, 7, 9, 1, 2, 3, 3, 1, 1, Padding::same},  // multiplier 1: the blocked depthwise kernels
     };
     std::uint64_t seed = 100;
     for (const Case& k : cases) {
