@@ -105,6 +105,28 @@ const std::vector<Case> kCases = {
     {2, 8, 6, 3, 2, 3, 3, 2, 2, Padding::same},   // even input, stride 2: odd padding, the extra row/col at the end
 };
 
+// dx, d_weights and d_bias of case k against finite differences in double;
+// the inputs are drawn from seed, seed + 1, ... (seed is advanced past them).
+void check_gradients_by_finite_differences(const Case& k, std::uint64_t& seed) {
+    CAPTURE(k.n, k.h, k.w, k.c, k.multiplier, k.kh, k.kw, k.stride_h, k.stride_w);
+    const ConvParams params{k.stride_h, k.stride_w, k.padding};
+    auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+    auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, k.multiplier}, seed++);
+    auto b = random_tensor<double>(Shape{k.c * k.multiplier}, seed++);
+    const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+    const auto upstream = random_tensor<double>(out_shape, seed++);
+    auto forward = [&] {
+        Tensor<double> y(out_shape);
+        cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+        return y;
+    };
+    Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
+    cpu::depthwise_conv2d_backward(x, w, upstream, params, &dx, &dw, &db);
+    CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
+    CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, upstream)) < 1e-6);
+    CHECK(testing::relative_error(db, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
+}
+
 }  // namespace
 
 TEST_CASE("depthwise_conv2d_forward matches a reference loop", "[kernels][depthwise_conv2d]") {
@@ -155,24 +177,7 @@ TEST_CASE("depthwise_conv2d_backward matches finite differences", "[kernels][dep
         {1, 6, 4, 2, 1, 3, 3, 2, 2, Padding::same},  // odd padding: one more row/col at the bottom/right
     };
     std::uint64_t seed = 100;
-    for (const Case& k : cases) {
-        const ConvParams params{k.stride_h, k.stride_w, k.padding};
-        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
-        auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, k.multiplier}, seed++);
-        auto b = random_tensor<double>(Shape{k.c * k.multiplier}, seed++);
-        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
-        const auto upstream = random_tensor<double>(out_shape, seed++);
-        auto forward = [&] {
-            Tensor<double> y(out_shape);
-            cpu::depthwise_conv2d_forward(x, w, &b, params, y);
-            return y;
-        };
-        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
-        cpu::depthwise_conv2d_backward(x, w, upstream, params, &dx, &dw, &db);
-        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
-        CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, upstream)) < 1e-6);
-        CHECK(testing::relative_error(db, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
-    }
+    for (const Case& k : cases) check_gradients_by_finite_differences(k, seed);
 }
 
 TEST_CASE("depthwise_conv2d_backward skips gradients passed as nullptr", "[kernels][depthwise_conv2d]") {
@@ -344,24 +349,7 @@ TEST_CASE("depthwise_conv2d multiplier 1 matches finite differences", "[kernels]
         {1, 4, 6, 9, 1, 2, 4, 1, 1, Padding::same},
     };
     std::uint64_t seed = 700;
-    for (const Case& k : cases) {
-        const ConvParams params{k.stride_h, k.stride_w, k.padding};
-        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
-        auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, 1}, seed++);
-        auto b = random_tensor<double>(Shape{k.c}, seed++);
-        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
-        const auto upstream = random_tensor<double>(out_shape, seed++);
-        auto forward = [&] {
-            Tensor<double> y(out_shape);
-            cpu::depthwise_conv2d_forward(x, w, &b, params, y);
-            return y;
-        };
-        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
-        cpu::depthwise_conv2d_backward(x, w, upstream, params, &dx, &dw, &db);
-        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
-        CHECK(testing::relative_error(dw, testing::numerical_gradient(w, forward, upstream)) < 1e-6);
-        CHECK(testing::relative_error(db, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
-    }
+    for (const Case& k : cases) check_gradients_by_finite_differences(k, seed);
 }
 
 TEST_CASE("depthwise_conv2d multiplier 1 reads and writes channel slices", "[kernels][depthwise_conv2d]") {
