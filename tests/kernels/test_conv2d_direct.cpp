@@ -223,7 +223,10 @@ TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][con
     CHECK(cpu::detail::direct_pays(dims(8, 32, 5, 2)));
     CHECK(cpu::detail::direct_pays(dims(3, 64, 7, 2)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(3, 64, 9, 1)));
-    CHECK_FALSE(cpu::detail::direct_pays(dims(16, 16, 3, 1)));
+    CHECK(cpu::detail::direct_pays(dims(16, 16, 3, 1)));
+    CHECK(cpu::detail::direct_pays(dims(24, 64, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(16, 96, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays(dims(32, 32, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(32, 64, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays(dims(3, 16, 1, 1)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 16, 3, 1)));
@@ -231,9 +234,11 @@ TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][con
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 32, 3, 2)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 3, 1)));
     CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 64, 7, 2)));
-    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 96, 3, 1)));
-    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(8, 64, 3, 1)));
-    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 32, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(3, 96, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(16, 32, 3, 1)));
+    CHECK(cpu::detail::direct_pays_weights_gradient(dims(64, 128, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(128, 128, 3, 1)));
+    CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(64, 256, 3, 1)));
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(16, 16, 1, 1)));
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 4, 3, 1)));
 }

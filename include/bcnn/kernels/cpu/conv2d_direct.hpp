@@ -62,10 +62,16 @@ namespace detail {
 //   3x3 3->16 @150 3,080-3,330 vs 720-1,060   3x3 3->64 @150 640-740 vs 320-480
 //   7x7/2 3->64 @156 'valid' 750-775 vs 450-580 (1.3-1.7x; was 0.8)
 // hence kernels up to 7x7.
+// Wider inputs against Winograd (3x3 stride 1 'same', 2-thread wall time,
+// GFLOP/s of the forward with bias and ReLU, direct vs conv2d.hpp, 3 runs,
+// load ~1.5): 16->16 @150 118-123 vs 73-80, 16->32 @75 110-125 vs 90-98,
+// 16->64 @75 102 vs 86, 24->24 @75 115 vs 95, 16->8 @75 78 vs 34; but
+// 16->96 @37 95 vs 145 and 32->32 @75 81 vs 90 (single thread),
+// hence also C <= 24 with K <= 64.
 // A 1x1 stride-1 convolution is a plain GEMM already.
 inline bool direct_pays(const Conv2DDims& d) {
-    return d.channels <= 8 && d.filters >= 8 && d.filters <= 96 && d.window.kernel_h * d.window.kernel_w <= 49 &&
-           !d.pointwise();
+    const bool narrow = d.channels <= 8 ? d.filters <= 96 : d.channels <= 24 && d.filters <= 64;
+    return narrow && d.filters >= 8 && d.window.kernel_h * d.window.kernel_w <= 49 && !d.pointwise();
 }
 
 // Weights gradient, same machine and units:
@@ -78,10 +84,15 @@ inline bool direct_pays(const Conv2DDims& d) {
 // direct vs im2col + GEMM):
 //   3x3 3->16 @150 43-50 vs 13-15    3x3 3->64 @150 34-43 vs 23-31
 //   7x7/2 3->64 @156 56-73 vs 38-54  3x3 16->16 @150 55-70 vs 24-36
-// hence K <= 64 with C <= 4 (K > 64 not measured again).
+// Then for wider layers, 3x3 stride 1 'same', 2-thread wall time at load
+// ~1.5, GFLOP/s direct vs im2col + GEMM (2-3 runs):
+//   16->16 @150 87-101 vs 42-48   16->32 @75 104-107 vs 77-79   24->24 @75 93-96 vs 60
+//   32->32 @75 113-115 vs 82-84   8->64 @75 103 vs 82-85        32->64 @75 94 vs 81
+//   64->64 @37 91 vs 83           64->128 @37 101 vs 87         16->96 @37 88 vs 83
+//   3->128 @75 56 vs 48           but 128->128 @18 90 vs 97
+// hence C <= 64 with K <= 128.
 inline bool direct_pays_weights_gradient(const Conv2DDims& d) {
-    const bool narrow = d.filters <= 16 ? d.channels <= 16 : d.filters <= 64 && d.channels <= 4;
-    return narrow && d.filters >= 8 && !d.pointwise();
+    return d.channels <= 64 && d.filters >= 8 && d.filters <= 128 && !d.pointwise();
 }
 
 // Accumulators of simd::width<T> lanes each kernel keeps in registers: 12
