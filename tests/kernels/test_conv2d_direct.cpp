@@ -443,3 +443,102 @@ TEST_CASE("conv2d_direct_weights_gradient agrees with finite differences on the 
         }
     }
 }
+
+namespace {
+
+// dx[n, ih, iw, c] = sum over the output pixels whose window covers (ih, iw)
+// of w[kh, kw, c, k] * dy[n, oh, ow, k] (the chain rule on reference_forward).
+Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w, const Tensor<double>& dy,
+                                        const ConvParams& p) {
+    const Index batch = x[0], in_h = x[1], in_w = x[2], channels = x[3];
+    const Index kernel_h = w.dim(0), kernel_w = w.dim(1), filters = w.dim(3);
+    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
+    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
+    Tensor<double> dx(x);
+    for (Index n = 0; n < batch; ++n)
+        for (Index oh = 0; oh < ah.out; ++oh)
+            for (Index ow = 0; ow < aw.out; ++ow)
+                for (Index kh = 0; kh < kernel_h; ++kh)
+                    for (Index kw = 0; kw < kernel_w; ++kw) {
+                        const Index ih = oh * p.stride_h - ah.pad_before + kh;
+                        const Index iw = ow * p.stride_w - aw.pad_before + kw;
+                        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
+                        for (Index c = 0; c < channels; ++c)
+                            for (Index k = 0; k < filters; ++k)
+                                dx(n, ih, iw, c) += w(kh, kw, c, k) * dy(n, oh, ow, k);
+                    }
+    return dx;
+}
+
+template <typename T>
+void direct_input_gradient(const Tensor<T>& w, const Tensor<T>& dy, const ConvParams& p, Tensor<T>& dx) {
+    const cpu::detail::Conv2DDims d = cpu::detail::conv2d_dims(dx.shape(), w.shape(), p, "test");
+    REQUIRE(cpu::detail::direct_pays_input_gradient(d));
+    cpu::detail::conv2d_direct_input_gradient(d, dy.as_rows("dy"), w.data(), dx.as_rows("dx"));
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_direct_input_gradient matches the reference in double and float",
+          "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    // (batch, h, w, channels, filters, kernel): channel and filter counts around
+    // the vector blocks, images narrower than a pixel block, odd kernels.
+    const Index cases[][6] = {{2, 9, 13, 16, 16, 3}, {1, 5, 4, 9, 17, 3},  {2, 7, 1, 24, 8, 3},
+                              {1, 1, 1, 8, 12, 3},   {1, 11, 6, 33, 17, 5}, {3, 4, 20, 64, 12, 3}};
+    std::uint64_t seed = 900;
+    for (const auto& t : cases) {
+        INFO("x (" << t[0] << ", " << t[1] << ", " << t[2] << ", " << t[3] << "), " << t[4] << " filters, kernel "
+                   << t[5]);
+        const Shape x{t[0], t[1], t[2], t[3]};
+        const Tensor<double> w = random_tensor<double>(Shape{t[5], t[5], t[3], t[4]}, seed++);
+        const Tensor<double> dy = random_tensor<double>(cpu::conv2d_output_shape(x, w.shape(), p), seed++);
+        const Tensor<double> expected = reference_input_gradient(x, w, dy, p);
+        Tensor<double> dx(x, 1e9);  // overwritten
+        direct_input_gradient(w, dy, p, dx);
+        CHECK(max_abs_diff(dx, expected) < 1e-12);
+        Tensor<float> dxf(x, 1e9f);
+        direct_input_gradient(converted<float>(w), converted<float>(dy), p, dxf);
+        // at most 5 * 5 * 64 products of magnitude <= 1 per value
+        CHECK(max_abs_diff(converted<double>(dxf), expected) < 1e-5 * std::max(1.0, max_abs(expected)));
+    }
+}
+
+TEST_CASE("conv2d_backward's direct input gradient agrees with finite differences and channel slices",
+          "[kernels][conv2d_direct][gradcheck]") {
+    const ConvParams p{1, 1, Padding::same};
+    const Index channels = 9, filters = 10;
+    const Tensor<double> wide_x = random_tensor<double>(Shape{2, 6, 7, channels + 3}, 41);
+    const Tensor<double> x = wide_x.channels(1, 1 + channels);
+    const Tensor<double> w = random_tensor<double>(Shape{3, 3, channels, filters}, 42);
+    const Shape out = cpu::conv2d_output_shape(x.shape(), w.shape(), p);
+    const Tensor<double> wide_dy = random_tensor<double>(Shape{out[0], out[1], out[2], filters + 4}, 43);
+    const Tensor<double> dy = wide_dy.channels(2, 2 + filters);
+    Tensor<double> wide_dx(Shape{2, 6, 7, channels + 5}, 7.0);
+    Tensor<double> dx = wide_dx.channels(3, 3 + channels);
+    REQUIRE(cpu::detail::direct_pays_input_gradient(cpu::detail::conv2d_dims(x.shape(), w.shape(), p, "test")));
+    cpu::conv2d_backward(x, w, dy, p, &dx, nullptr, nullptr);
+    Tensor<double> x_contiguous = x.clone();
+    const auto forward = [&] {
+        return direct_forward<double>(x_contiguous, w, nullptr, p, cpu::ActivationFn::linear);
+    };
+    CHECK(testing::relative_error(dx.clone(), testing::numerical_gradient(x_contiguous, forward, dy.clone())) <
+          1e-6);
+    for (const Index c : {0, 1, 2, 12, 13})  // the neighbours keep their 7s
+        CHECK(wide_dx.channels(c, c + 1).to_vector() == std::vector<double>(2 * 6 * 7, 7.0));
+}
+
+TEST_CASE("direct_pays_input_gradient takes stride-1 'same' odd kernels only", "[kernels][conv2d_direct]") {
+    const auto dims = [](Index channels, Index filters, Index kernel, Index stride, Padding padding) {
+        return cpu::detail::conv2d_dims(Shape{32, 150, 150, channels}, Shape{kernel, kernel, channels, filters},
+                                        ConvParams{stride, stride, padding}, "test");
+    };
+    CHECK(cpu::detail::direct_pays_input_gradient(dims(16, 16, 3, 1, Padding::same)));
+    CHECK(cpu::detail::direct_pays_input_gradient(dims(32, 16, 5, 1, Padding::same)));
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(16, 16, 3, 2, Padding::same)));
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(16, 16, 3, 1, Padding::valid)));
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(16, 16, 2, 1, Padding::same)));
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(3, 16, 3, 1, Padding::same)));   // 3 filters turned
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(64, 64, 3, 1, Padding::same)));  // 64 channels turned
+    CHECK_FALSE(cpu::detail::direct_pays_input_gradient(dims(16, 16, 1, 1, Padding::same)));
+}

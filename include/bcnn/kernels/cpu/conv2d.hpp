@@ -19,8 +19,9 @@
 // gemm runs serially inside those parallel regions.
 // Two other algorithms take the layers where they measured faster, unless
 // set_conv_algorithm(ConvAlgorithm::gemm_only) (conv_algorithm.hpp):
-// - few input channels (direct_pays, direct_pays_weights_gradient): a direct
-//   convolution with no im2col for the forward and the weights gradient
+// - few input channels (direct_pays, direct_pays_weights_gradient,
+//   direct_pays_input_gradient): a direct convolution with no im2col for the
+//   forward, the weights gradient and (stride 1, 'same') the input gradient
 //   (conv2d_direct.hpp), e.g. the first layers on RGB images;
 // - 3x3 stride 1, wide enough (winograd_pays_forward /
 //   winograd_pays_input_gradient): Winograd F(4x4, 3x3) for the forward and
@@ -286,7 +287,9 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     }
     if (!dx) return;
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
-    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
+        detail::conv2d_direct_input_gradient(d, dym, weights.data(), dxm);
+    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
     else
         detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dxm);

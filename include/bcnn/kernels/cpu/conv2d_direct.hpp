@@ -4,6 +4,8 @@
 // input for a 3x3 kernel) into a GEMM too shallow (KH * KW * C) to run at speed.
 //   forward:          x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
 //   weights gradient: x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (KH, KW, C, K)
+//   input gradient:   dy (N, OH, OW, K), weights  ->  dx (N, H, W, C), as the forward
+//                     with the kernel turned (stride 1, 'same', odd kernels only)
 // Same semantics as conv2d.hpp (Keras padding from window.hpp, any stride,
 // dilation 1, x = 0 outside the image); x, y and dy may be channel slices,
 // weights, bias and d_weights are contiguous. Float and double.
@@ -308,6 +310,45 @@ void conv2d_direct_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* 
             direct_forward_row(d, packed, rows, in, activation, y, out_row);
         }
     });
+}
+
+// The input gradient of a stride-1 'same' convolution with an odd kernel is
+// such a convolution itself: dy (N, OH, OW, K) convolved with the kernel
+// turned by 180 degrees and its channel axes swapped, (KH, KW, K, C), gives
+// dx (N, H, W, C) (the padding (KH - 1) / 2 is the same on every side, and
+// stays so when the kernel is turned). These are its extents.
+inline Conv2DDims direct_input_gradient_dims(const Conv2DDims& d) {
+    return conv2d_dims(d.output_shape(), Shape{d.window.kernel_h, d.window.kernel_w, d.filters, d.channels},
+                       ConvParams{1, 1, Padding::same}, "conv2d_backward");
+}
+
+// When the input gradient runs as that direct convolution: stride 1, 'same',
+// odd kernel, and direct_pays for the turned problem (K input channels, C
+// filters). For 3x3 16->16 @150 it replaces Winograd's input gradient, as
+// direct_pays replaces Winograd's forward there (same kernel, same sizes).
+inline bool direct_pays_input_gradient(const Conv2DDims& d) {
+    const Window2D& w = d.window;
+    return w.stride_h == 1 && w.stride_w == 1 && w.padding == Padding::same && w.kernel_h % 2 == 1 &&
+           w.kernel_w % 2 == 1 && !d.pointwise() && direct_pays(direct_input_gradient_dims(d));
+}
+
+// dy (N, OH, OW, K), weights (KH, KW, C, K)  ->  dx (N, H, W, C), overwritten;
+// for the layers direct_pays_input_gradient accepts.
+template <typename T>
+void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
+                                  const RowMatrix<T>& dx) {
+    const Index kernel_h = d.window.kernel_h, kernel_w = d.window.kernel_w, c_size = d.channels, k_size = d.filters;
+    // turned[KH-1-kh, KW-1-kw, k, c] = weights[kh, kw, c, k]
+    std::vector<T> turned(static_cast<std::size_t>(kernel_h * kernel_w * c_size * k_size));
+    for (Index kh = 0; kh < kernel_h; ++kh)
+        for (Index kw = 0; kw < kernel_w; ++kw) {
+            const T* from = weights + (kh * kernel_w + kw) * c_size * k_size;
+            T* to = turned.data() + ((kernel_h - 1 - kh) * kernel_w + (kernel_w - 1 - kw)) * k_size * c_size;
+            for (Index c = 0; c < c_size; ++c)
+                for (Index k = 0; k < k_size; ++k) to[k * c_size + c] = from[c * k_size + k];
+        }
+    conv2d_direct_forward(direct_input_gradient_dims(d), dy, turned.data(), static_cast<const T*>(nullptr),
+                          ActivationFn::linear, dx);
 }
 
 // sum[j * V * width + lanes] += sum over the `pixels` pixels p of
