@@ -325,7 +325,8 @@ inline Conv2DDims direct_input_gradient_dims(const Conv2DDims& d) {
 // When the input gradient runs as that direct convolution: stride 1, 'same',
 // odd kernel, and direct_pays for the turned problem (K input channels, C
 // filters). For 3x3 16->16 @150 it replaces Winograd's input gradient, as
-// direct_pays replaces Winograd's forward there (same kernel, same sizes).
+// direct_pays replaces Winograd's forward there: 90-95 vs 61-68 GFLOP/s
+// (2 threads, batch 32, 3 runs, load ~1).
 inline bool direct_pays_input_gradient(const Conv2DDims& d) {
     const Window2D& w = d.window;
     return w.stride_h == 1 && w.stride_w == 1 && w.padding == Padding::same && w.kernel_h % 2 == 1 &&
