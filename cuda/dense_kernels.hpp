@@ -6,7 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include "bcnn/core/row_matrix.hpp"
-#include "bcnn/kernels/cpu/bias_activation.hpp"
+#include "bcnn/kernels/cpu/activation_fn.hpp"
 
 namespace bcnn {
 namespace cuda {

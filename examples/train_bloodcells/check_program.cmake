@@ -1,7 +1,9 @@
 # CTest checks of the train_bloodcells program as a user runs it:
 #   cmake -DPROGRAM=<train_bloodcells> -DDATA=<blood-cells folder> -DWORK_DIR=<scratch> -P check_program.cmake
 # 1. --help exits 0 with the usage text; a bad option value exits 2 naming it;
-#    a --limit too small to fill the validation part exits 1 saying so.
+#    a --limit too small to fill the validation part exits 1 saying so;
+#    --device cuda where it cannot run (a build without bcnn::cuda, or no
+#    usable GPU) exits 1 saying why, before loading any image.
 # 2. A one-epoch run on a few real images (32x32) writes every file of RUN/;
 #    with --warmup-epochs and --recalibrate-bn the report says so and gives
 #    each test's scores before and after the BatchNorm re-estimation.
@@ -49,6 +51,19 @@ run(unknown_flag 2 --colour blue)
 expect_contains(unknown_flag "--colour")
 run(too_few 1 --data "${DATA}" --limit 2 ${quick} --out "${WORK_DIR}/too_few")
 expect_contains(too_few "the validation (10% of TRAIN) part holds no images (--limit 2 leaves too few to split)")
+run(bad_device 2 --device gpu)
+expect_contains(bad_device "--device expects cpu or cuda, got 'gpu'")
+expect_contains(help "--device D")
+execute_process(COMMAND "${PROGRAM}" --device cuda --data "${DATA}" --limit 6 ${quick} --out "${WORK_DIR}/cuda"
+                RESULT_VARIABLE cuda_status OUTPUT_VARIABLE cuda_out ERROR_VARIABLE cuda_err)
+if(NOT cuda_status EQUAL 0)  # 0 on a machine with a GPU and a CUDA build
+  set(cuda_output "${cuda_out}${cuda_err}")
+  expect_contains(cuda "train_bloodcells: error: --device cuda: ")
+  string(FIND "${cuda_output}" "loading images" at)
+  if(NOT at EQUAL -1)
+    message(FATAL_ERROR "cuda: --device cuda failed only after loading images:\n${cuda_output}")
+  endif()
+endif()
 
 # 2. A short run on the real images: every output file is written.
 run(smoke 0 --data "${DATA}" --limit 6 ${quick} --warmup-epochs 0.5 --recalibrate-bn --out "${WORK_DIR}/smoke")

@@ -35,6 +35,7 @@
 #include <bcnn/data/image_cache.hpp>
 #include <bcnn/data/sha256.hpp>
 #include <bcnn/io/safetensors.hpp>
+#include <bcnn/nn/on_device.hpp>
 #include <bcnn/report/markdown.hpp>
 #include <bcnn/train/features.hpp>
 #include <bcnn/train/progress.hpp>
@@ -208,7 +209,10 @@ private:
                 << per_image(seconds, done) << ", ETA " << bcnn::report::format_duration(left) << "\n"
                 << std::flush;
         };
-        return bcnn::train::compute_features(choice.model->at(0), loader, images.size(), progress);
+        if (!options.cuda) return bcnn::train::compute_features(choice.model->at(0), loader, images.size(), progress);
+        // On the GPU: batches go up, features come back and stay on the host.
+        bcnn::nn::OnDevice<float> backbone(choice.model->at(0), bcnn::Device::cuda);
+        return bcnn::train::compute_features(backbone, loader, images.size(), progress);
     }
 
     std::vector<Set> sets_;

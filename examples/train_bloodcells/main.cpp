@@ -3,8 +3,9 @@
 // blood-cell images and writes RUN/ with the best checkpoint, history.csv,
 // report.md, curves.png and confusion matrices. With the whole backbone
 // frozen and no augmentation, the backbone's features are computed once
-// (feature_cache.hpp) and the head trains on them. Exit status: 0 done,
-// 1 error, 2 bad usage.
+// (feature_cache.hpp) and the head trains on them. With --device cuda the
+// model trains and scores on the GPU (device_choice.hpp). Exit status:
+// 0 done, 1 error, 2 bad usage.
 
 #include <algorithm>
 #include <cctype>
@@ -15,6 +16,7 @@
 
 #include <bcnn/data/batch_loader.hpp>
 #include <bcnn/io/weights.hpp>
+#include <bcnn/nn/on_device.hpp>
 #include <bcnn/nn/sequential_tail.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/report/plots.hpp>
@@ -25,6 +27,7 @@
 #include <bcnn/train/reduce_lr_on_plateau.hpp>
 
 #include "data_sets.hpp"
+#include "device_choice.hpp"
 #include "feature_cache.hpp"
 #include "model_choice.hpp"
 #include "options.hpp"
@@ -93,6 +96,8 @@ std::string picture_name(const Part& part, bool first) {
 int run(const Options& options) {
     const double start = bcnn::steady_seconds();
     if (options.threads > 0) bcnn::set_num_threads(options.threads);
+    require_device(options);
+    const bcnn::Device device = chosen_device(options);
     std::filesystem::create_directories(options.out);
     // The model first: a --weights file that does not fit fails before the images load.
     bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
@@ -107,6 +112,7 @@ int run(const Options& options) {
     record.options = &options;
     record.data = &data;
     record.model_notes = choice.notes;
+    record.model_notes.push_back("Device: " + device_description(options));
     record.warning = choice.warning;
     record.model_summary = model.summary();
     std::cout << record.model_summary << std::flush;
@@ -129,7 +135,10 @@ int run(const Options& options) {
         record.model_notes.push_back(std::string("Feature cache: not used (") + why +
                                      "); every step runs the whole model");
     }
-    bcnn::nn::Module<float>& trained = head ? static_cast<bcnn::nn::Module<float>&>(*head) : model;
+    bcnn::nn::Module<float>& on_host = head ? static_cast<bcnn::nn::Module<float>&>(*head) : model;
+    std::unique_ptr<bcnn::nn::OnDevice<float>> on_device;
+    if (device != bcnn::Device::cpu) on_device = std::make_unique<bcnn::nn::OnDevice<float>>(on_host, device);
+    bcnn::nn::Module<float>& trained = on_device ? static_cast<bcnn::nn::Module<float>&>(*on_device) : on_host;
     const Source source{options, choice, features.get()};
 
     bcnn::optim::Adam<float> optimizer(options.learning_rate);
@@ -148,7 +157,10 @@ int run(const Options& options) {
     fit.epochs = options.epochs;
     fit.progress = &std::cout;
     fit.progress_terminal = bcnn::stdout_is_terminal();
-    std::vector<bcnn::train::Callback<float>*> callbacks{&reduce_lr, &checkpoint, &csv};
+    OnHost checkpoint_on_host(checkpoint, device);  // the checkpoint file is written from the host
+    bcnn::train::Callback<float>* saving = &checkpoint;
+    if (device != bcnn::Device::cpu) saving = &checkpoint_on_host;
+    std::vector<bcnn::train::Callback<float>*> callbacks{&reduce_lr, saving, &csv};
     const auto warmup_steps = static_cast<std::int64_t>(options.warmup_epochs * static_cast<double>(train_loader.batches_per_epoch()) + 0.5);
     bcnn::train::LearningRateWarmup<float> warmup(options.learning_rate, std::max<std::int64_t>(warmup_steps, 1));
     if (warmup_steps > 0) callbacks.insert(callbacks.begin(), &warmup);
@@ -164,7 +176,9 @@ int run(const Options& options) {
         }
         auto loader = make_loader(data.train, source, Feed::shuffled_plain);
         record.recalibration_batches = bcnn::train::recalibrate_batch_norm(trained, loader, loader.batches_per_epoch(), rng);
+        trained.to(bcnn::Device::cpu);
         bcnn::io::save_weights(options.out + "/recalibrated.safetensors", model);
+        trained.to(device);
         std::cout << "BatchNorm statistics re-estimated over " << record.recalibration_batches << " training batches\n";
     }
     for (const Part& part : data.tests) {

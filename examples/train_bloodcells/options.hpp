@@ -45,6 +45,7 @@ struct Options {
     double warmup_epochs = 0;   // linear learning-rate warm-up over this many epochs (0: none)
     int image_size = 150;
     int threads = 0;            // 0: all cores
+    bool cuda = false;          // --device cuda: train and score on the GPU
     int limit_per_class = 0;    // 0: every image; else N of each class in each folder, evenly spaced
     bool augment = false;
     bool recalibrate_bn = false;  // re-estimate BatchNorm statistics after training (not Keras)
@@ -83,6 +84,8 @@ inline const char* usage() {
            "  --image-size N      images are resized to N x N                        [150]\n"
            "  --limit N           use only N images of each class per folder, evenly spaced (quick runs)\n"
            "  --threads N         CPU threads                                        [all cores]\n"
+           "  --device D          cpu, or cuda: train, score and compute the frozen backbone's features on\n"
+           "                      the GPU (needs bcnn built with its CUDA backend and a usable GPU) [cpu]\n"
            "  --strict            stop at the first unreadable image instead of skipping it\n"
            "  --help              this text\n";
 }
@@ -189,6 +192,11 @@ inline bool parse_options(int argc, char** argv, Options& options) {
             options.limit_per_class = static_cast<int>(detail::parse_integer(flag, value(), 1, 1000000));
         } else if (flag == "--threads") {
             options.threads = static_cast<int>(detail::parse_integer(flag, value(), 1, 1024));
+        } else if (flag == "--device") {
+            const std::string d = value();
+            if (d == "cpu") options.cuda = false;
+            else if (d == "cuda") options.cuda = true;
+            else throw UsageError("--device expects cpu or cuda, got '" + d + "'");
         } else if (flag == "--strict") {
             options.strict = true;
         } else {

@@ -1,10 +1,13 @@
 #pragma once
 // Conv2D's dispatch point: CPU tensors run cpu::conv2d_*, device tensors cuda::conv2d_*.
-//   x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
+//   x (N, H, W, C), weights (KH, KW, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K) = activation(conv + bias)
 //   x, weights, dy (N, OH, OW, K)  ->  dx, d_weights, d_bias, each nullptr when not wanted
 // All tensors of a call must be on one device; each kernel checks the shapes.
+// The CPU kernel fuses the activation into its last pass; on cuda the ReLU is
+// a second op over y (cuda::relu_forward in place).
 
 #include "bcnn/backend/cuda/conv2d.hpp"
+#include "bcnn/backend/cuda/relu.hpp"
 #include "bcnn/backend/dispatch.hpp"
 #include "bcnn/kernels/cpu/conv2d.hpp"
 
@@ -13,16 +16,17 @@ namespace backend {
 
 template <typename T>
 void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias, const ConvParams& params,
-                    Tensor<T>& y) {
+                    Tensor<T>& y, cpu::ActivationFn activation = cpu::ActivationFn::linear) {
     const char* op = "conv2d_forward";
     const Device device = detail::common_device<T>(op, {{"input", x}, {"weights", weights}, {"output", y}});
     if (bias) detail::common_device<T>(op, {{"input", x}, {"bias", *bias}});
     if (device == Device::cpu) {
-        cpu::conv2d_forward(x, weights, bias, params, y);
+        cpu::conv2d_forward(x, weights, bias, params, y, activation);
         return;
     }
 #ifdef BCNN_WITH_CUDA
     cuda::conv2d_forward(x, weights, bias, params, y);
+    if (activation == cpu::ActivationFn::relu) cuda::relu_forward(y, y);
 #else
     detail::throw_no_cuda_backend(op);
 #endif

@@ -2,6 +2,8 @@
 // to_device: moves a tensor between the CPU and the GPU. The result is a new,
 // contiguous tensor; on the tensor's own device it is the same handle (no copy).
 // Needs the CUDA backend (bcnn::cuda) for any real move; without it, throws.
+// empty_on / zeros_on allocate a tensor on a given device (layers' buffers,
+// optimiser slots).
 
 #include "bcnn/backend/cuda/device.hpp"
 #include "bcnn/backend/dispatch.hpp"
@@ -41,6 +43,27 @@ Tensor<T> to_device(const Tensor<T>& t, Device device) {
             << ": " << backend::detail::kNoCudaBackend;
     throw Error(message.str());
 #endif
+}
+
+// An uninitialised, contiguous tensor of `shape` on `device`.
+template <typename T>
+Tensor<T> empty_on(const Shape& shape, Device device) {
+    if (device == Device::cpu) return Tensor<T>::uninitialized(shape);
+#ifdef BCNN_WITH_CUDA
+    const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(shape.numel());
+    return Tensor<T>(cuda::allocate(bytes), 0, shape, Tensor<T>::contiguous_strides(shape));
+#else
+    std::ostringstream message;
+    message << "empty_on: cannot allocate a tensor of shape " << shape << " on " << device << ": "
+            << backend::detail::kNoCudaBackend;
+    throw Error(message.str());
+#endif
+}
+
+// A zero-filled, contiguous tensor of `shape` on `device` (filled on the host, then moved).
+template <typename T>
+Tensor<T> zeros_on(const Shape& shape, Device device) {
+    return to_device(Tensor<T>(shape), device);
 }
 
 }  // namespace bcnn

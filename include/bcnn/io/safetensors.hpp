@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bcnn/backend/transfer.hpp"
 #include "bcnn/core/tensor.hpp"
 #include "bcnn/io/atomic_file.hpp"
 #include "bcnn/io/dtype.hpp"
@@ -215,7 +216,8 @@ private:
     std::map<std::string, std::string> metadata_;
 };
 
-// A tensor to save: its name, dtype, shape and contiguous host bytes.
+// A tensor to save: its name, dtype, shape and contiguous host bytes (a
+// device tensor is copied to the host first).
 struct NamedTensor {
     std::string name;
     DType dtype;
@@ -225,8 +227,8 @@ struct NamedTensor {
 
 template <typename T>
 NamedTensor named_tensor(const std::string& name, const Tensor<T>& t) {
-    t.require_cpu("named_tensor");
-    const Tensor<T> contiguous = t.is_contiguous() ? t : t.clone();
+    const Tensor<T> host = to_device(t, Device::cpu);
+    const Tensor<T> contiguous = host.is_contiguous() ? host : host.clone();
     NamedTensor out{name, dtype_of<T>(), t.shape(), std::vector<char>(sizeof(T) * static_cast<std::size_t>(t.numel()))};
     if (!out.bytes.empty()) std::memcpy(out.bytes.data(), contiguous.data(), out.bytes.size());
     return out;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "bcnn/backend/elementwise.hpp"
+#include "bcnn/backend/transfer.hpp"
 #include "bcnn/io/load_report.hpp"
 #include "bcnn/io/safetensors.hpp"
 #include "bcnn/nn/module.hpp"
@@ -66,7 +68,10 @@ std::vector<Tensor<T>> read_parameters(const SafetensorsFile& file, const std::v
 // Copies values read by read_parameters() into the parameters.
 template <typename T>
 void assign_parameters(const std::vector<nn::NamedParameter<T>>& params, const std::vector<Tensor<T>>& values) {
-    for (std::size_t i = 0; i < params.size(); ++i) params[i].parameter->value.copy_from(values[i]);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const Tensor<T>& value = params[i].parameter->value;  // on the module's device
+        backend::copy(to_device(values[i], value.device()), value);
+    }
 }
 
 }  // namespace detail

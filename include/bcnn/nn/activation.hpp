@@ -23,7 +23,7 @@ public:
         this->check_input(x);
         if (activation_ == ActivationFn::linear) return x;
         Tensor<T>& y = this->reuse(output_, x.shape());
-        cpu::relu_forward(x, y);
+        backend::relu_forward(x, y);
         return y;
     }
 

@@ -4,10 +4,11 @@
 // logits, the loss applies softmax (numerically stable), and predict()
 // returns probabilities. The GEMM-based kernels apply it themselves
 // (kernels/cpu/bias_activation.hpp); the others call apply_activation.
+// Both helpers run on the tensors' device (backend/relu.hpp).
 
 #include <string>
 
-#include "bcnn/kernels/cpu/activation.hpp"
+#include "bcnn/backend/relu.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 
 namespace bcnn {
@@ -20,7 +21,7 @@ inline const char* activation_name(ActivationFn fn) { return fn == ActivationFn:
 // y = fn(y) in place.
 template <typename T>
 void apply_activation(ActivationFn fn, Tensor<T>& y) {
-    if (fn == ActivationFn::relu) cpu::relu_forward(y, y);
+    if (fn == ActivationFn::relu) backend::relu_forward(y, y);
 }
 
 // The gradient before the activation, given its output y and the gradient dy
@@ -28,7 +29,7 @@ void apply_activation(ActivationFn fn, Tensor<T>& y) {
 template <typename T>
 const Tensor<T>& activation_backward(ActivationFn fn, const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& pre) {
     if (fn == ActivationFn::linear) return dy;
-    cpu::relu_backward(y, dy, pre);
+    backend::relu_backward(y, dy, pre);
     return pre;
 }
 

@@ -4,7 +4,7 @@
 // fewer elements, as in TensorFlow).
 //   x (N, H, W, C) -> y (N, OH, OW, C); no parameters.
 
-#include "bcnn/kernels/cpu/pool2d.hpp"
+#include "bcnn/backend/pool2d.hpp"
 #include "bcnn/nn/pooling2d.hpp"
 
 namespace bcnn {
@@ -22,14 +22,14 @@ public:
 
     Tensor<T> forward(const Tensor<T>& x, const Context&) override {
         Tensor<T>& y = this->output_for(x);
-        cpu::avg_pool2d_forward(x, this->window_, y);
+        backend::avg_pool2d_forward(x, this->window_, y);
         return y;
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         if (!need_input_grad) return Tensor<T>();
         Tensor<T>& dx = this->reuse(this->input_grad_, this->input_.shape());
-        cpu::avg_pool2d_backward(dy, this->window_, dx);
+        backend::avg_pool2d_backward(dy, this->window_, dx);
         return dx;
     }
 };

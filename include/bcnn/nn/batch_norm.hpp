@@ -11,7 +11,10 @@
 // unbiased variance for 4-D inputs as Keras' fused kernel does). Otherwise --
 // inference, or a frozen layer during training -- the moving statistics
 // normalise. backward() differentiates the mode of the last forward.
+// Runs on the module's device (backend/batchnorm.hpp); folding into a
+// convolution (fold_into) is CPU only.
 
+#include "bcnn/backend/batchnorm.hpp"
 #include "bcnn/kernels/cpu/batchnorm_folding.hpp"
 #include "bcnn/nn/module.hpp"
 
@@ -45,13 +48,16 @@ public:
         input_ = x;
         batch_statistics_ = context.training && this->trainable();
         Tensor<T>& y = this->reuse(output_, x.shape());
-        if (batch_statistics_)
-            cpu::batchnorm_forward_training(x, gamma_->value, beta_->value, momentum_, epsilon_,
-                                            cpu::keras_unbiased_moving_variance(x.rank()), moving_mean_->value,
-                                            moving_variance_->value, y, saved_mean_, saved_inv_std_);
-        else
-            cpu::batchnorm_forward_inference(x, gamma_->value, beta_->value, moving_mean_->value,
-                                             moving_variance_->value, epsilon_, y);
+        if (batch_statistics_) {
+            const Shape channels = gamma_->value.shape();
+            backend::batchnorm_forward_training(x, gamma_->value, beta_->value, momentum_, epsilon_,
+                                                cpu::keras_unbiased_moving_variance(x.rank()), moving_mean_->value,
+                                                moving_variance_->value, y, this->reuse(saved_mean_, channels),
+                                                this->reuse(saved_inv_std_, channels));
+        } else {
+            backend::batchnorm_forward_inference(x, gamma_->value, beta_->value, moving_mean_->value,
+                                                 moving_variance_->value, epsilon_, y);
+        }
         return y;
     }
 
@@ -70,11 +76,12 @@ public:
         Tensor<T>* d_gamma = weights ? &gamma_->grad : nullptr;
         Tensor<T>* d_beta = weights ? &beta_->grad : nullptr;
         if (batch_statistics_)
-            cpu::batchnorm_backward_training(input_, gamma_->value, saved_mean_, saved_inv_std_, dy,
-                                             need_input_grad ? &dx : nullptr, d_gamma, d_beta);
+            backend::batchnorm_backward_training(input_, gamma_->value, saved_mean_, saved_inv_std_, dy,
+                                                 need_input_grad ? &dx : nullptr, d_gamma, d_beta);
         else
-            cpu::batchnorm_backward_inference(input_, gamma_->value, moving_mean_->value, moving_variance_->value,
-                                              epsilon_, dy, need_input_grad ? &dx : nullptr, d_gamma, d_beta);
+            backend::batchnorm_backward_inference(input_, gamma_->value, moving_mean_->value,
+                                                  moving_variance_->value, epsilon_, dy,
+                                                  need_input_grad ? &dx : nullptr, d_gamma, d_beta);
         return dx;
     }
 
@@ -88,8 +95,6 @@ protected:
         beta_ = &this->add_parameter("beta", channels);
         moving_mean_ = &this->add_parameter("moving_mean", channels, true);
         moving_variance_ = &this->add_parameter("moving_variance", channels, true);
-        saved_mean_ = Tensor<T>(channels);
-        saved_inv_std_ = Tensor<T>(channels);
         set_initial_values();
         return input_shape;
     }

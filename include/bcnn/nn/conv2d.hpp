@@ -3,7 +3,7 @@
 // Parameters: kernel (KH, KW, C, filters), bias (filters) when use_bias.
 // Initial values: kernel glorot_uniform (fan_in = KH*KW*C, fan_out = KH*KW*filters), bias 0.
 
-#include "bcnn/kernels/cpu/conv2d.hpp"
+#include "bcnn/backend/conv2d.hpp"
 #include "bcnn/nn/kernel_layer.hpp"
 #include "bcnn/nn/spatial.hpp"
 
@@ -39,12 +39,12 @@ protected:
 
     void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
                      Tensor<T>& y) override {
-        cpu::conv2d_forward(x, kernel, bias, params_, y, activation);
+        backend::conv2d_forward(x, kernel, bias, params_, y, activation);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
                       OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) override {
-        cpu::conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
+        backend::conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
     }
 
 private:

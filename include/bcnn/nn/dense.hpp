@@ -2,7 +2,7 @@
 // Dense (Keras Dense): x (N, in) -> y (N, units) = fn(x * kernel + bias).
 // Parameters: kernel (in, units), bias (units) when use_bias.
 
-#include "bcnn/kernels/cpu/dense.hpp"
+#include "bcnn/backend/dense.hpp"
 #include "bcnn/nn/kernel_layer.hpp"
 
 namespace bcnn {
@@ -31,12 +31,12 @@ protected:
 
     void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
                      Tensor<T>& y) override {
-        cpu::dense_forward(x, kernel, bias, y, activation);
+        backend::dense_forward(x, kernel, bias, y, activation);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
                       OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) override {
-        cpu::dense_backward(x, kernel, dy, dx, d_kernel, d_bias);
+        backend::dense_backward(x, kernel, dy, dx, d_kernel, d_bias);
     }
 
 private:

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "bcnn/kernels/cpu/elementwise.hpp"
+#include "bcnn/backend/elementwise.hpp"
 #include "bcnn/nn/dense_layer.hpp"
 
 namespace bcnn {
@@ -61,7 +61,7 @@ public:
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);
         Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
-        y.channels(0, input_channels()).copy_from(x);
+        backend::copy(x, y.channels(0, input_channels()));
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             const Index c = channels_before(i);
             layers_[i]->forward_into(y.channels(0, c), y.channels(c, c + growth_rate_), context);
@@ -75,13 +75,13 @@ public:
         const std::size_t first = need_input_grad ? 0 : first_trainable();
         if (first == layers_.size()) return Tensor<T>();
         Tensor<T>& grad = this->reuse(input_grad_, dy.shape());
-        grad.copy_from(dy);
+        backend::copy(dy, grad);
         for (std::size_t i = layers_.size(); i-- > first;) {
             const Index c = channels_before(i);
             const Tensor<T> dx = layers_[i]->backward(grad.channels(c, c + growth_rate_), need_input_grad || i > first);
             if (dx.defined()) {
                 Tensor<T> prefix = grad.channels(0, c);
-                cpu::add_inplace(prefix, dx);
+                backend::add_inplace(prefix, dx);
             }
         }
         return need_input_grad ? grad.channels(0, input_channels()) : Tensor<T>();

@@ -14,11 +14,13 @@
 // A forward with context.inference_only (and not training) folds 1_bn into
 // 1_conv and fuses 1_relu into it: one pass instead of three over the
 // bottleneck (kernels/cpu/batchnorm_folding.hpp). No backward may follow it.
+// The folding runs on the CPU only; on cuda the inference forward runs the
+// three steps.
 
 #include <array>
 #include <memory>
 
-#include "bcnn/kernels/cpu/activation.hpp"
+#include "bcnn/backend/relu.hpp"
 #include "bcnn/nn/batch_norm.hpp"
 #include "bcnn/nn/conv2d.hpp"
 
@@ -59,8 +61,8 @@ public:
     void forward_into(const Tensor<T>& x, const Tensor<T>& y, const Context& context) {
         this->check_input(x);
         activated_[0] = bn0_->forward(x, context);
-        cpu::relu_forward(activated_[0], activated_[0]);
-        folded_ = context.inference_only && !context.training;
+        backend::relu_forward(activated_[0], activated_[0]);
+        folded_ = context.inference_only && !context.training && this->device() == Device::cpu;
         if (folded_) {
             Tensor<T>& bottleneck = this->reuse(folded_output_, this->batch_shape(x.dim(0), conv1_->output_shape()));
             bn1_->fold_into(conv1_->kernel(), conv1_->bias(), this->reuse(folded_kernel_, conv1_->kernel().shape()),
@@ -70,7 +72,7 @@ public:
             activated_[1] = bottleneck;
         } else {
             activated_[1] = bn1_->forward(conv1_->forward(activated_[0], context), context);
-            cpu::relu_forward(activated_[1], activated_[1]);
+            backend::relu_forward(activated_[1], activated_[1]);
         }
         conv2_->forward_into(activated_[1], y, context);
     }
@@ -90,7 +92,7 @@ public:
             // The BatchNorms (steps 0 and 2) are followed by their ReLU: its
             // gradient is taken in place in the buffer that holds the gradient
             // (a convolution's input gradient buffer).
-            if (i % 2 == 0) cpu::relu_backward(activated_[i / 2], grad, grad);
+            if (i % 2 == 0) backend::relu_backward(activated_[i / 2], grad, grad);
             grad = steps[i]->backward(grad, need_input_grad || i > first);
         }
         return need_input_grad ? grad : Tensor<T>();

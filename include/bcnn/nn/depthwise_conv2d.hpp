@@ -7,7 +7,7 @@
 // Initial values: depthwise_kernel glorot_uniform with Keras' fans for its
 // shape (fan_in = KH*KW*C, fan_out = KH*KW*M), bias 0.
 
-#include "bcnn/kernels/cpu/depthwise_conv2d.hpp"
+#include "bcnn/backend/depthwise_conv2d.hpp"
 #include "bcnn/nn/kernel_layer.hpp"
 #include "bcnn/nn/spatial.hpp"
 
@@ -46,13 +46,13 @@ protected:
 
     void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias, ActivationFn activation,
                      Tensor<T>& y) override {
-        cpu::depthwise_conv2d_forward(x, kernel, bias, params_, y);
+        backend::depthwise_conv2d_forward(x, kernel, bias, params_, y);
         apply_activation(activation, y);
     }
 
     void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
                       OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) override {
-        cpu::depthwise_conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
+        backend::depthwise_conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
     }
 
 private:

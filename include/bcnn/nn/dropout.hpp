@@ -5,7 +5,7 @@
 //   x (N, ...) -> y (N, ...); no parameters.
 // Training draws the mask from context.rng, which must then be set.
 
-#include "bcnn/kernels/cpu/dropout.hpp"
+#include "bcnn/backend/dropout.hpp"
 #include "bcnn/nn/module.hpp"
 
 namespace bcnn {
@@ -32,7 +32,7 @@ public:
         if (!active_) return x;
         Tensor<T>& mask = this->reuse(mask_, x.shape());
         Tensor<T>& y = this->reuse(output_, x.shape());
-        cpu::dropout_forward(x, static_cast<T>(rate_), *context.rng, mask, y);
+        backend::dropout_forward(x, static_cast<T>(rate_), *context.rng, mask, y);
         return y;
     }
 
@@ -40,7 +40,7 @@ public:
         if (!need_input_grad) return Tensor<T>();
         if (!active_) return dy;
         Tensor<T>& dx = this->reuse(input_grad_, dy.shape());
-        cpu::dropout_backward(dy, mask_, dx);
+        backend::dropout_backward(dy, mask_, dx);
         return dx;
     }
 

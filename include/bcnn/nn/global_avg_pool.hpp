@@ -2,7 +2,7 @@
 // GlobalAveragePooling2D (Keras GlobalAveragePooling2D): the mean over the
 // spatial axes.  x (N, H, W, C) -> y (N, C); no parameters.
 
-#include "bcnn/kernels/cpu/global_avg_pool.hpp"
+#include "bcnn/backend/pool2d.hpp"
 #include "bcnn/nn/spatial.hpp"
 
 namespace bcnn {
@@ -20,14 +20,14 @@ public:
         this->check_input(x);
         input_shape_ = x.shape();
         Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
-        cpu::global_avg_pool_forward(x, y);
+        backend::global_avg_pool_forward(x, y);
         return y;
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         if (!need_input_grad) return Tensor<T>();
         Tensor<T>& dx = this->reuse(input_grad_, input_shape_);
-        cpu::global_avg_pool_backward(dy, dx);
+        backend::global_avg_pool_backward(dy, dx);
         return dx;
     }
 

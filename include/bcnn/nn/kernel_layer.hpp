@@ -55,8 +55,9 @@ public:
     }
 
 protected:
-    // y = activation(op(x, kernel) + bias) (bias may be nullptr); the kernels
-    // fuse the bias and the activation into their last pass over y.
+    // y = activation(op(x, kernel) + bias) (bias may be nullptr), on the
+    // tensors' device (backend/); the CPU kernels fuse the bias and the
+    // activation into their last pass over y, cuda applies the ReLU after.
     virtual void run_forward(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias,
                              ActivationFn activation, Tensor<T>& y) = 0;
     // Gradients of op given dy before the activation; any output may be nullptr.

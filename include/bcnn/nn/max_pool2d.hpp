@@ -3,7 +3,7 @@
 //   x (N, H, W, C) -> y (N, OH, OW, C); no parameters.
 // The gradient of a window goes to its first maximum (row-major scan order).
 
-#include "bcnn/kernels/cpu/pool2d.hpp"
+#include "bcnn/backend/pool2d.hpp"
 #include "bcnn/nn/pooling2d.hpp"
 
 namespace bcnn {
@@ -21,14 +21,14 @@ public:
 
     Tensor<T> forward(const Tensor<T>& x, const Context&) override {
         Tensor<T>& y = this->output_for(x);
-        cpu::max_pool2d_forward(x, this->window_, y);
+        backend::max_pool2d_forward(x, this->window_, y);
         return y;
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         if (!need_input_grad) return Tensor<T>();
         Tensor<T>& dx = this->reuse(this->input_grad_, this->input_.shape());
-        cpu::max_pool2d_backward(this->input_, dy, this->window_, dx);
+        backend::max_pool2d_backward(this->input_, dy, this->window_, dx);
         return dx;
     }
 };

@@ -4,6 +4,14 @@
 // statistics), keeps what its backward needs from the last forward, and
 // reuses its output buffers from step to step.
 //
+// A module lives on a device (Device::cpu until to() moves it): its
+// parameters, gradients, buffers and the tensors it reuses from step to step
+// are there, and its forward takes inputs on that device. build() creates
+// the parameters on the module's device and initialize() runs on the host
+// for any device; weights files are read and written with the module on the
+// host (io/ copies host tensors): load, then to(Device::cuda); to(Device::cpu)
+// before saving (train_bloodcells does so around its checkpoints).
+//
 // Shapes given to build() and reported by output_shape() exclude the batch
 // axis, as Keras prints them: an NHWC image batch (N, 150, 150, 3) has input
 // shape (150, 150, 3).
@@ -14,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bcnn/backend/transfer.hpp"
 #include "bcnn/core/rng.hpp"
 #include "bcnn/core/tensor.hpp"
 
@@ -81,6 +90,7 @@ public:
         output_shape_ = do_build(input_shape);
         input_shape_ = input_shape;
         built_ = true;
+        if (device_ != Device::cpu) to(device_);  // do_build created the parameters on the host
         return output_shape_;
     }
     bool built() const { return built_; }
@@ -89,9 +99,30 @@ public:
 
     // Sets parameters to Keras' default initial values, drawing from `rng`.
     // The module must be built (its parameters exist only then).
+    // A module on another device is initialised on the host and moved back.
     void initialize(Rng& rng) {
         BCNN_CHECK(built_, type() << " '" << name_ << "': initialize() before build()");
+        const Device device = device_;
+        if (device != Device::cpu) to(Device::cpu);
         do_initialize(rng);
+        if (device != Device::cpu) to(device);
+    }
+
+    // The device this module's parameters and buffers live on.
+    Device device() const { return device_; }
+
+    // Moves this module and its children to `device`: parameters, their
+    // gradients and buffers (BatchNorm's moving statistics). The Parameter objects stay the same (optimisers and
+    // layers keep pointing to them); their tensors are replaced by copies on
+    // `device`. Buffers reused between steps are reallocated there on the next
+    // forward; a backward needs a forward on the new device first.
+    void to(Device device) {
+        for (Parameter<T>& p : parameters_) {
+            if (p.value.defined()) p.value = to_device(p.value, device);
+            if (p.grad.defined()) p.grad = to_device(p.grad, device);
+        }
+        device_ = device;
+        for (Module* child : children()) child->to(device);
     }
 
     // x (N, input_shape...) -> y (N, output_shape...). The result is this
@@ -174,9 +205,11 @@ protected:
         return out;
     }
 
-    // `buffer` with `shape`, reallocated only when the shape changes.
-    static Tensor<T>& reuse(Tensor<T>& buffer, const Shape& shape) {
-        if (!buffer.defined() || buffer.shape() != shape) buffer = Tensor<T>::uninitialized(shape);
+    // `buffer` with `shape` on this module's device, reallocated only when the
+    // shape or the device changes.
+    Tensor<T>& reuse(Tensor<T>& buffer, const Shape& shape) const {
+        if (!buffer.defined() || buffer.shape() != shape || buffer.device() != device_)
+            buffer = empty_on<T>(shape, device_);
         return buffer;
     }
 
@@ -193,6 +226,7 @@ private:
     std::string name_;
     bool trainable_ = true;
     bool built_ = false;
+    Device device_ = Device::cpu;
     std::deque<Parameter<T>> parameters_;  // deque: references stay valid
     Shape input_shape_, output_shape_;
 };

@@ -8,7 +8,7 @@
 // Initial values: both kernels glorot_uniform, each with Keras' fans for its
 // own shape (depthwise: KH*KW*C and KH*KW; pointwise: C and filters), bias 0.
 
-#include "bcnn/kernels/cpu/separable_conv2d.hpp"
+#include "bcnn/backend/separable_conv2d.hpp"
 #include "bcnn/nn/activation_fn.hpp"
 #include "bcnn/nn/initializers.hpp"
 #include "bcnn/nn/spatial.hpp"
@@ -48,8 +48,8 @@ public:
         const Shape y_shape = this->batch_shape(x.dim(0), this->output_shape());
         Tensor<T>& y = this->reuse(output_, y_shape);
         Tensor<T>& depthwise = this->reuse(depthwise_out_, depthwise_shape(y_shape));
-        cpu::separable_conv2d_forward(x, depthwise_->value, pointwise_->value, bias_ ? &bias_->value : nullptr, params_,
-                                      depthwise, y, activation_);
+        backend::separable_conv2d_forward(x, depthwise_->value, pointwise_->value, bias_ ? &bias_->value : nullptr,
+                                          params_, depthwise, y, activation_);
         return y;
     }
 
@@ -60,10 +60,11 @@ public:
         if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
         Tensor<T>& d_depthwise = this->reuse(depthwise_out_grad_, depthwise_out_.shape());
         const bool weights = this->trainable();
-        cpu::separable_conv2d_backward(input_, depthwise_->value, pointwise_->value, depthwise_out_, d_linear, params_,
-                                       d_depthwise, need_input_grad ? &dx : nullptr,
-                                       weights ? &depthwise_->grad : nullptr, weights ? &pointwise_->grad : nullptr,
-                                       weights && bias_ ? &bias_->grad : nullptr);
+        backend::separable_conv2d_backward(input_, depthwise_->value, pointwise_->value, depthwise_out_, d_linear,
+                                           params_, d_depthwise, need_input_grad ? &dx : nullptr,
+                                           weights ? &depthwise_->grad : nullptr,
+                                           weights ? &pointwise_->grad : nullptr,
+                                           weights && bias_ ? &bias_->grad : nullptr);
         return dx;
     }
 

@@ -6,7 +6,7 @@
 
 #include <utility>
 
-#include "bcnn/kernels/cpu/zero_pad.hpp"
+#include "bcnn/backend/zero_pad.hpp"
 #include "bcnn/nn/spatial.hpp"
 
 namespace bcnn {
@@ -32,14 +32,14 @@ public:
         this->check_input(x);
         input_shape_ = x.shape();
         Tensor<T>& y = this->reuse(output_, this->batch_shape(x.dim(0), this->output_shape()));
-        cpu::zero_pad2d_forward(x, pad_, y);
+        backend::zero_pad2d_forward(x, pad_, y);
         return y;
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         if (!need_input_grad) return Tensor<T>();
         Tensor<T>& dx = this->reuse(input_grad_, input_shape_);
-        cpu::zero_pad2d_backward(dy, pad_, dx);
+        backend::zero_pad2d_backward(dy, pad_, dx);
         return dx;
     }
 

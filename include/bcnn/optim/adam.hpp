@@ -6,10 +6,12 @@
 //   alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)     (in double)
 //   p -= m * alpha / (sqrt(v) + epsilon)
 // epsilon is Keras' "epsilon hat": it is added after the bias correction.
-// Slots: "m", "v".
+// Slots: "m", "v". Parameters on cuda are updated there by cuda::adam_update,
+// the same arithmetic operation for operation (backend/cuda/optimizer_updates.hpp).
 
 #include <cmath>
 
+#include "bcnn/backend/cuda/optimizer_updates.hpp"
 #include "bcnn/optim/optimizer.hpp"
 
 namespace bcnn {
@@ -36,9 +38,17 @@ protected:
         return {{"beta_1", beta_1_}, {"beta_2", beta_2_}, {"epsilon", epsilon_}};
     }
 
-    // p, g, m, v: contiguous, same shape.
+    // p, g, m, v: contiguous, same shape, one device.
     void update(const Tensor<T>& value, const Tensor<T>& grad, std::vector<Tensor<T>>& slots,
                 std::int64_t t) override {
+        if (value.device() != Device::cpu) {
+#ifdef BCNN_WITH_CUDA
+            cuda::adam_update(value, grad, slots[0], slots[1], this->learning_rate(), beta_1_, beta_2_, epsilon_, t);
+            return;
+#else
+            throw Error(std::string("Adam: parameters are on cuda but ") + backend::detail::kNoCudaBackend);
+#endif
+        }
         const double steps = static_cast<double>(t);
         const T alpha = static_cast<T>(this->learning_rate() * std::sqrt(1.0 - std::pow(beta_2_, steps)) /
                                        (1.0 - std::pow(beta_1_, steps)));

@@ -7,7 +7,10 @@
 //   metadata  "optimizer.type", "optimizer.iterations", "optimizer.learning_rate",
 //             "optimizer.<hyperparameter>" (e.g. "optimizer.beta_1")
 // Slots are created, zero-filled, the first time a parameter is trainable in
-// step(). Updates are element-wise, so they are the same on any thread count.
+// step(), on the parameter's device; a parameter on cuda is updated there
+// (cuda::adam_update / sgd_update). Updates are element-wise, so they are the
+// same on any thread count. Saved state always goes through the host, and
+// loaded slots go to their parameter's device: files do not depend on it.
 
 #include <cmath>
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "bcnn/backend/transfer.hpp"
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/io/load_report.hpp"
 #include "bcnn/io/metadata.hpp"
@@ -63,6 +67,9 @@ public:
             BCNN_CHECK(grad.defined() && grad.shape() == value.shape() && grad.is_contiguous(),
                        type() << ": gradient of \"" << p.name << "\" has shape " << grad.shape() << ", expected "
                               << value.shape());
+            BCNN_CHECK(grad.device() == value.device(), type() << ": parameter \"" << p.name << "\" is on "
+                                                               << value.device() << " but its gradient is on "
+                                                               << grad.device());
             const auto slots = slots_.find(p.name);
             if (slots != slots_.end())
                 for (const Tensor<T>& slot : slots->second)
@@ -75,7 +82,9 @@ public:
         const std::size_t slot_count = slot_names().size();
         for (const nn::NamedParameter<T>* p : trainable) {
             std::vector<Tensor<T>>& slots = slots_[p->name];
-            while (slots.size() < slot_count) slots.emplace_back(p->parameter->value.shape());
+            const Tensor<T>& value = p->parameter->value;
+            while (slots.size() < slot_count) slots.push_back(zeros_on<T>(value.shape(), value.device()));
+            for (Tensor<T>& slot : slots) slot = to_device(slot, value.device());  // after Module::to()
             update(p->parameter->value, p->parameter->grad, slots, t);
         }
         iterations_ = t;
@@ -91,7 +100,7 @@ public:
         const std::vector<std::string> names = slot_names();
         for (const auto& [parameter, slots] : slots_)
             for (std::size_t k = 0; k < names.size(); ++k)
-                out.push_back(io::named_tensor(slot_tensor_name(names[k], parameter), slots[k]));
+                out.push_back(io::named_tensor(slot_tensor_name(names[k], parameter), to_device(slots[k], Device::cpu)));
     }
 
     // Restores iterations, learning rate and slots saved by save_state() for
@@ -133,7 +142,8 @@ public:
                     continue;
                 }
                 consumed.insert(tensor_name);
-                slots.push_back(report.read<T>(file, *entry, p.parameter->value.shape()));
+                const Tensor<T> saved = report.read<T>(file, *entry, p.parameter->value.shape());
+                slots.push_back(saved.defined() ? to_device(saved, p.parameter->value.device()) : saved);
             }
             const bool needed = !slots.empty() || (p.trainable && saved_iterations > 0);
             if (needed)
@@ -158,8 +168,9 @@ protected:
     // Hyperparameters other than the learning rate, saved and checked on load.
     virtual std::vector<std::pair<std::string, double>> hyperparameters() const = 0;
 
-    // Updates one parameter in place: value and grad are contiguous and of
-    // the same shape; slots are zero-filled on the first step; t = iterations() + 1.
+    // Updates one parameter in place: value, grad and the slots are contiguous,
+    // of the same shape and on one device; slots are zero-filled on the first
+    // step; t = iterations() + 1.
     virtual void update(const Tensor<T>& value, const Tensor<T>& grad, std::vector<Tensor<T>>& slots,
                         std::int64_t t) = 0;
 

@@ -4,8 +4,10 @@
 //   momentum  > 0:  velocity = momentum * velocity - lr * g
 //                   p += velocity                               (plain)
 //                   p += momentum * velocity - lr * g           (nesterov)
-// Slot: "velocity" (when momentum > 0).
+// Slot: "velocity" (when momentum > 0). Parameters on cuda are updated there by
+// cuda::sgd_update, the same arithmetic (backend/cuda/optimizer_updates.hpp).
 
+#include "bcnn/backend/cuda/optimizer_updates.hpp"
 #include "bcnn/optim/optimizer.hpp"
 
 namespace bcnn {
@@ -32,8 +34,17 @@ protected:
         return {{"momentum", momentum_}, {"nesterov", nesterov_ ? 1.0 : 0.0}};
     }
 
-    // p, g, velocity: contiguous, same shape.
+    // p, g, velocity: contiguous, same shape, one device.
     void update(const Tensor<T>& value, const Tensor<T>& grad, std::vector<Tensor<T>>& slots, std::int64_t) override {
+        if (value.device() != Device::cpu) {
+#ifdef BCNN_WITH_CUDA
+            cuda::sgd_update(value, grad, slots.empty() ? nullptr : &slots[0], this->learning_rate(), momentum_,
+                             nesterov_);
+            return;
+#else
+            throw Error(std::string("SGD: parameters are on cuda but ") + backend::detail::kNoCudaBackend);
+#endif
+        }
         const T learning_rate = static_cast<T>(this->learning_rate());
         const T momentum = static_cast<T>(momentum_);
         T* p = value.data();

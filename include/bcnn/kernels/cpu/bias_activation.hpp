@@ -5,12 +5,11 @@
 // cache), and the output transform of Winograd (winograd.hpp). relu keeps
 // NaN (so it is seen downstream), as relu_forward does.
 
+#include "bcnn/kernels/cpu/activation_fn.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 
 namespace bcnn {
 namespace cpu {
-
-enum class ActivationFn { linear, relu };
 
 // bias (K values, added to every output row) or nullptr, then fn.
 template <typename T>
