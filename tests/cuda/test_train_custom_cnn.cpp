@@ -30,17 +30,12 @@
 #include <bcnn/data/load_images.hpp>
 #include <bcnn/data/split.hpp>
 #include <bcnn/models/custom_cnn.hpp>
-#include <bcnn/nn/batch_norm.hpp>
-#include <bcnn/nn/conv2d.hpp>
-#include <bcnn/nn/dense.hpp>
-#include <bcnn/nn/global_avg_pool.hpp>
-#include <bcnn/nn/max_pool2d.hpp>
 #include <bcnn/nn/on_device.hpp>
-#include <bcnn/nn/separable_conv2d.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 
 #include "data/data_support.hpp"
+#include "train/small_network.hpp"
 
 using namespace bcnn;
 using namespace bcnn::nn;
@@ -104,30 +99,11 @@ Run train_on(Device device, const Setup& setup, const Data& d) {
     return Run{history.front().at("loss"), history.back().at("loss"), result.accuracy};
 }
 
-// Conv-BN-pool twice, a separable block, global average pooling, logits
-// (BatchNorm momentum 0.9 so the moving statistics settle within a short run).
-std::unique_ptr<Sequential<float>> small_network() {
-    auto model = std::make_unique<Sequential<float>>();
-    model->emplace<Conv2D<float>>(16, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<Conv2D<float>>(32, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<SeparableConv2D<float>>(64, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<GlobalAveragePooling2D<float>>();
-    model->emplace<Dense<float>>(4);
-    model->build(Shape{48, 48, 3});
-    return model;
-}
-
 }  // namespace
 
 TEST_CASE("a small network trained on cuda reaches the cpu run's accuracy band on real images",
           "[cuda][train][real-data]") {
-    const Setup setup{48, 15, 1e-3, small_network};
+    const Setup setup{48, 15, 1e-3, [] { return testing::small_network(48); }};
     const Data d = load(setup.image_size);
     const Run cpu_run = train_on(Device::cpu, setup, d);
     const Run gpu_run = train_on(Device::cuda, setup, d);

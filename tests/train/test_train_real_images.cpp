@@ -11,12 +11,6 @@
 #include <bcnn/data/image_folder.hpp>
 #include <bcnn/data/load_images.hpp>
 #include <bcnn/data/split.hpp>
-#include <bcnn/nn/batch_norm.hpp>
-#include <bcnn/nn/conv2d.hpp>
-#include <bcnn/nn/dense.hpp>
-#include <bcnn/nn/global_avg_pool.hpp>
-#include <bcnn/nn/max_pool2d.hpp>
-#include <bcnn/nn/separable_conv2d.hpp>
 #include <bcnn/nn/sequential.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
@@ -25,6 +19,7 @@
 #include <vector>
 
 #include "data/data_support.hpp"
+#include "train/small_network.hpp"
 
 using namespace bcnn;
 using namespace bcnn::nn;
@@ -49,25 +44,6 @@ data::BatchLoader loader_of(const data::LoadedImages& images, std::vector<Index>
     return data::BatchLoader(images.images, images.labels, std::move(indices), options);
 }
 
-// Conv-BN-pool twice, a separable block, global average pooling, logits.
-// BatchNorm momentum 0.9 so the moving statistics settle within a short run.
-std::unique_ptr<Sequential<float>> small_network() {
-    auto model = std::make_unique<Sequential<float>>();
-    model->emplace<Conv2D<float>>(16, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<Conv2D<float>>(32, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<SeparableConv2D<float>>(64, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<BatchNormalization<float>>(0.9);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<GlobalAveragePooling2D<float>>();
-    model->emplace<Dense<float>>(4);
-    model->build(Shape{kImageSize, kImageSize, 3});
-    return model;
-}
-
 }  // namespace
 
 TEST_CASE("a short training on 400 real images classifies 100 unseen ones far above chance", "[train][e2e][real-data]") {
@@ -78,7 +54,7 @@ TEST_CASE("a short training on 400 real images classifies 100 unseen ones far ab
     REQUIRE(parts[0].size() == 400);
     REQUIRE(parts[1].size() == 100);
 
-    auto model = small_network();
+    auto model = testing::small_network(kImageSize);
     Rng rng(10);
     model->initialize(rng);
     optim::Adam<float> adam;
