@@ -247,30 +247,32 @@ namespace {
 
 // d_weights[kh, kw, c, k] = sum over output pixels of x[n, ih, iw, c] * dy[n, oh, ow, k]
 // (the input pixel of tap (kh, kw), skipped when it lies in the padding).
-Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Shape& w, const Tensor<double>& dy,
-                                          const ConvParams& p) {
-    const Index batch = x.dim(0), in_h = x.dim(1), in_w = x.dim(2), channels = x.dim(3);
-    const Index kernel_h = w[0], kernel_w = w[1], filters = w[3];
-    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
-    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
-    Tensor<double> dw(w);
-    const Tensor<double> xc = x.clone(), dyc = dy.clone();
-    const double *xd = xc.data(), *dyd = dyc.data();
-    double* dwd = dw.data();
-    for (Index n = 0; n < batch; ++n)
+// Calls visit(n, oh, ow, kh, kw, ih, iw) for every output pixel of a
+// convolution of an input of shape x and every tap of its window that lies
+// inside the image (Keras padding by keras_axis).
+template <typename Visit>
+void for_each_tap_inside(const Shape& x, Index kernel_h, Index kernel_w, const ConvParams& p, Visit visit) {
+    const Axis ah = keras_axis(x[1], kernel_h, p.stride_h, p.padding);
+    const Axis aw = keras_axis(x[2], kernel_w, p.stride_w, p.padding);
+    for (Index n = 0; n < x[0]; ++n)
         for (Index oh = 0; oh < ah.out; ++oh)
             for (Index ow = 0; ow < aw.out; ++ow)
                 for (Index kh = 0; kh < kernel_h; ++kh)
                     for (Index kw = 0; kw < kernel_w; ++kw) {
                         const Index ih = oh * p.stride_h - ah.pad_before + kh;
                         const Index iw = ow * p.stride_w - aw.pad_before + kw;
-                        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
-                        for (Index c = 0; c < channels; ++c)
-                            for (Index k = 0; k < filters; ++k)
-                                dwd[((kh * kernel_w + kw) * channels + c) * filters + k] +=
-                                    xd[((n * in_h + ih) * in_w + iw) * channels + c] *
-                                    dyd[((n * ah.out + oh) * aw.out + ow) * filters + k];
+                        if (ih >= 0 && ih < x[1] && iw >= 0 && iw < x[2]) visit(n, oh, ow, kh, kw, ih, iw);
                     }
+}
+
+Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Shape& w, const Tensor<double>& dy,
+                                          const ConvParams& p) {
+    Tensor<double> dw(w);
+    const auto add_tap = [&](Index n, Index oh, Index ow, Index kh, Index kw, Index ih, Index iw) {
+        for (Index c = 0; c < w[2]; ++c)
+            for (Index k = 0; k < w[3]; ++k) dw(kh, kw, c, k) += x(n, ih, iw, c) * dy(n, oh, ow, k);
+    };
+    for_each_tap_inside(x.shape(), w[0], w[1], p, add_tap);
     return dw;
 }
 
@@ -450,23 +452,12 @@ namespace {
 // of w[kh, kw, c, k] * dy[n, oh, ow, k] (the chain rule on reference_forward).
 Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w, const Tensor<double>& dy,
                                         const ConvParams& p) {
-    const Index batch = x[0], in_h = x[1], in_w = x[2], channels = x[3];
-    const Index kernel_h = w.dim(0), kernel_w = w.dim(1), filters = w.dim(3);
-    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
-    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
     Tensor<double> dx(x);
-    for (Index n = 0; n < batch; ++n)
-        for (Index oh = 0; oh < ah.out; ++oh)
-            for (Index ow = 0; ow < aw.out; ++ow)
-                for (Index kh = 0; kh < kernel_h; ++kh)
-                    for (Index kw = 0; kw < kernel_w; ++kw) {
-                        const Index ih = oh * p.stride_h - ah.pad_before + kh;
-                        const Index iw = ow * p.stride_w - aw.pad_before + kw;
-                        if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
-                        for (Index c = 0; c < channels; ++c)
-                            for (Index k = 0; k < filters; ++k)
-                                dx(n, ih, iw, c) += w(kh, kw, c, k) * dy(n, oh, ow, k);
-                    }
+    const auto add_tap = [&](Index n, Index oh, Index ow, Index kh, Index kw, Index ih, Index iw) {
+        for (Index c = 0; c < x[3]; ++c)
+            for (Index k = 0; k < w.dim(3); ++k) dx(n, ih, iw, c) += w(kh, kw, c, k) * dy(n, oh, ow, k);
+    };
+    for_each_tap_inside(x, w.dim(0), w.dim(1), p, add_tap);
     return dx;
 }
 
