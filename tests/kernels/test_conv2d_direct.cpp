@@ -268,9 +268,17 @@ void for_each_tap_inside(const Shape& x, Index kernel_h, Index kernel_w, const C
 Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Shape& w, const Tensor<double>& dy,
                                           const ConvParams& p) {
     Tensor<double> dw(w);
+    // Raw pointers into contiguous copies: Tensor::operator() is too slow for these loops.
+    const Tensor<double> xc = x.clone(), dyc = dy.clone();
+    const double *xd = xc.data(), *dyd = dyc.data();
+    double* dwd = dw.data();
+    const Index channels = w[2], filters = w[3], out_h = dy.dim(1), out_w = dy.dim(2);
     const auto add_tap = [&](Index n, Index oh, Index ow, Index kh, Index kw, Index ih, Index iw) {
-        for (Index c = 0; c < w[2]; ++c)
-            for (Index k = 0; k < w[3]; ++k) dw(kh, kw, c, k) += x(n, ih, iw, c) * dy(n, oh, ow, k);
+        const double* xp = xd + ((n * x.dim(1) + ih) * x.dim(2) + iw) * channels;
+        const double* dyp = dyd + ((n * out_h + oh) * out_w + ow) * filters;
+        double* dwp = dwd + (kh * w[1] + kw) * channels * filters;
+        for (Index c = 0; c < channels; ++c)
+            for (Index k = 0; k < filters; ++k) dwp[c * filters + k] += xp[c] * dyp[k];
     };
     for_each_tap_inside(x.shape(), w[0], w[1], p, add_tap);
     return dw;
@@ -453,9 +461,16 @@ namespace {
 Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w, const Tensor<double>& dy,
                                         const ConvParams& p) {
     Tensor<double> dx(x);
+    const Tensor<double> wc = w.clone(), dyc = dy.clone();  // raw pointers, as in reference_weights_gradient
+    const double *wd = wc.data(), *dyd = dyc.data();
+    double* dxd = dx.data();
+    const Index channels = x[3], filters = w.dim(3), out_h = dy.dim(1), out_w = dy.dim(2);
     const auto add_tap = [&](Index n, Index oh, Index ow, Index kh, Index kw, Index ih, Index iw) {
-        for (Index c = 0; c < x[3]; ++c)
-            for (Index k = 0; k < w.dim(3); ++k) dx(n, ih, iw, c) += w(kh, kw, c, k) * dy(n, oh, ow, k);
+        double* dxp = dxd + ((n * x[1] + ih) * x[2] + iw) * channels;
+        const double* dyp = dyd + ((n * out_h + oh) * out_w + ow) * filters;
+        const double* wp = wd + (kh * w.dim(1) + kw) * channels * filters;
+        for (Index c = 0; c < channels; ++c)
+            for (Index k = 0; k < filters; ++k) dxp[c] += wp[c * filters + k] * dyp[k];
     };
     for_each_tap_inside(x, w.dim(0), w.dim(1), p, add_tap);
     return dx;
