@@ -1,5 +1,7 @@
 // ReLU on the GPU against the CPU kernel, bit for bit: through the backend
 // dispatch, on odd sizes, on channel slices, in place; and argument errors.
+// The fused bias gradient (relu_backward_bias_gradient) against the CPU's,
+// summed in double on the GPU: equal up to float rounding.
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +17,7 @@ using namespace bcnn;
 using bcnn::testing::first_bit_difference;
 using bcnn::testing::poisoned_on_device;
 using bcnn::testing::random_tensor;
+using bcnn::testing::relative_difference;
 
 namespace {
 
@@ -65,6 +68,36 @@ TEMPLATE_TEST_CASE("relu_backward on cuda equals the cpu kernel bit for bit", "[
         backend::relu_backward(to_device(y, Device::cuda), to_device(dy, Device::cuda), dx);
         CHECK(first_bit_difference(dx, expected) == "");
     }
+}
+
+TEMPLATE_TEST_CASE("relu_backward_bias_gradient on cuda equals the cpu kernel", "[cuda][relu]", float, double) {
+    std::uint64_t seed = 51;
+    for (const Shape& shape : {Shape{1, 1}, Shape{7, 3}, Shape{2, 9, 11, 3}, Shape{3, 33, 17, 65}, Shape{70001, 6}}) {
+        CAPTURE(shape);
+        const Tensor<TestType> x = random_tensor<TestType>(shape, seed++);
+        Tensor<TestType> y(shape);
+        cpu::relu_forward(x, y);
+        const Tensor<TestType> dy = random_tensor<TestType>(shape, seed++);
+        const Shape bias_shape{shape[shape.rank() - 1]};
+        Tensor<TestType> dx_expected(shape), bias_expected(bias_shape);
+        backend::relu_backward_bias_gradient(y, dy, dx_expected, bias_expected);
+        Tensor<TestType> dx = poisoned_on_device<TestType>(shape), d_bias = poisoned_on_device<TestType>(bias_shape);
+        backend::relu_backward_bias_gradient(to_device(y, Device::cuda), to_device(dy, Device::cuda), dx, d_bias);
+        CHECK(first_bit_difference(dx, dx_expected) == "");
+        // The CPU sums in T, chunk by chunk; the GPU in double.
+        CHECK(relative_difference(d_bias, testing::cast<double>(bias_expected)) <
+              (std::is_same<TestType, float>::value ? 1e-5 : 1e-12));
+    }
+    // An empty batch: a zero bias gradient.
+    Tensor<TestType> empty = to_device(Tensor<TestType>(Shape{0, 3}), Device::cuda);
+    Tensor<TestType> d_bias = poisoned_on_device<TestType>(Shape{3});
+    backend::relu_backward_bias_gradient(empty, empty, empty, d_bias);
+    CHECK(first_bit_difference(d_bias, Tensor<TestType>(Shape{3}, TestType(0))) == "");
+    Tensor<TestType> wrong = poisoned_on_device<TestType>(Shape{4});
+    const Tensor<TestType> y = to_device(Tensor<TestType>(Shape{2, 3}), Device::cuda);
+    Tensor<TestType> dx = to_device(Tensor<TestType>(Shape{2, 3}), Device::cuda);
+    CHECK_THROWS_WITH(backend::relu_backward_bias_gradient(y, y, dx, wrong),
+                      Catch::Contains("cuda::relu_backward_bias_gradient: bias gradient has shape (4), expected (3)"));
 }
 
 TEST_CASE("relu on cuda reads and writes channel slices of wider device buffers", "[cuda][relu]") {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include <bcnn/kernels/cpu/activation.hpp>
+#include <bcnn/kernels/cpu/column_sums.hpp>
 
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
@@ -136,6 +137,112 @@ TEST_CASE("relu on large contiguous tensors matches reference loops in float and
     }
 }
 
+namespace {
+
+// dx = y > 0 ? dy : 0 and d_bias[c] = sum of dx over the rows, in double.
+void relu_bias_reference(const Tensor<double>& y, const Tensor<double>& dy, std::vector<double>& dx,
+                         std::vector<double>& d_bias) {
+    const Index channels = y.dim(-1), rows = y.numel() / channels;
+    const std::vector<double> yv = y.to_vector(), dyv = dy.to_vector();
+    dx.assign(yv.size(), 0.0);
+    d_bias.assign(static_cast<std::size_t>(channels), 0.0);
+    for (Index r = 0; r < rows; ++r)
+        for (Index c = 0; c < channels; ++c) {
+            const Index i = r * channels + c;
+            dx[i] = yv[i] > 0 ? dyv[i] : 0.0;
+            d_bias[c] += dx[i];
+        }
+}
+
+}  // namespace
+
+TEST_CASE("relu_backward_bias_gradient matches reference loops", "[kernels][activation]") {
+    // Rank 2 (dense) and 4 (conv); channels below, at and past a vector's
+    // width; more rows than one chunk (256) so several threads add partials.
+    for (const Shape& shape : {Shape{1, 1}, Shape{7, 3}, Shape{33, 17}, Shape{2, 5, 7, 8}, Shape{3, 21, 19, 11},
+                               Shape{2, 30, 30, 16}}) {
+        const auto y = relu_reference(random_tensor<double>(shape, 40));
+        const auto dy = random_tensor<double>(shape, 41);
+        std::vector<double> dx_reference, bias_reference;
+        relu_bias_reference(y, dy, dx_reference, bias_reference);
+        Tensor<double> dx(shape), d_bias(Shape{shape[shape.rank() - 1]}, 99.0);
+        cpu::relu_backward_bias_gradient(y, dy, dx, d_bias);
+        CHECK(dx.to_vector() == dx_reference);
+        const auto expected = Tensor<double>::from_vector(d_bias.shape(), bias_reference);
+        CHECK(testing::max_abs_diff(d_bias, expected) < 1e-10);  // sums of up to 1,800 values in [-1, 1]
+    }
+}
+
+TEST_CASE("relu_backward_bias_gradient in float is relu_backward then sum_rows, bit for bit",
+          "[kernels][activation]") {
+    // The last shape, 33.6 MB, is past simd::kStreamMinBytes: dx is streamed to memory.
+    for (const Shape& shape : {Shape{9, 5}, Shape{4, 37, 41, 16}, Shape{2, 23, 29, 13}, Shape{524309, 16}}) {
+        const auto y = relu_reference(to_double(random_tensor<float>(shape, 42)));
+        const auto y_float = Tensor<float>::from_vector(shape, [&] {
+            const std::vector<double> v = y.to_vector();
+            return std::vector<float>(v.begin(), v.end());
+        }());
+        const auto dy = random_tensor<float>(shape, 43);
+        Tensor<float> dx_expected(shape), bias_expected(Shape{shape[shape.rank() - 1]});
+        cpu::relu_backward(y_float, dy, dx_expected);
+        cpu::detail::sum_rows(dx_expected.as_rows("test"), bias_expected.data());
+        Tensor<float> dx(shape), d_bias(Shape{shape[shape.rank() - 1]});
+        cpu::relu_backward_bias_gradient(y_float, dy, dx, d_bias);
+        CHECK(dx.to_vector() == dx_expected.to_vector());
+        CHECK(d_bias.to_vector() == bias_expected.to_vector());
+        // In place: dx may be dy.
+        Tensor<float> dy_copy = dy.clone();
+        cpu::relu_backward_bias_gradient(y_float, dy_copy, dy_copy, d_bias);
+        CHECK(dy_copy.to_vector() == dx_expected.to_vector());
+        CHECK(d_bias.to_vector() == bias_expected.to_vector());
+    }
+}
+
+TEST_CASE("relu_backward_bias_gradient gives the bias gradient by finite differences",
+          "[kernels][activation][gradcheck]") {
+    // y = relu(z + bias) with bias broadcast over the rows.
+    // |z| >= 0.1 and |bias| <= 0.05: no pre-activation is near ReLU's kink.
+    const auto z = testing::random_tensor_away_from_zero<double>(Shape{3, 4, 5, 6}, 44, 0.1);
+    auto bias = random_tensor<double>(Shape{6}, 45, -0.05, 0.05);
+    const auto upstream = random_tensor<double>(z.shape(), 46);
+    auto forward = [&] {
+        Tensor<double> y = z.clone();
+        for (Index i = 0; i < y.numel(); ++i) y.data()[i] += bias.data()[i % 6];
+        cpu::relu_forward(y, y);
+        return y;
+    };
+    const Tensor<double> y = forward();
+    Tensor<double> dx(z.shape()), d_bias(Shape{6});
+    cpu::relu_backward_bias_gradient(y, upstream, dx, d_bias);
+    CHECK(testing::relative_error(d_bias, testing::numerical_gradient(bias, forward, upstream)) < 1e-6);
+}
+
+TEST_CASE("relu_backward_bias_gradient reads and writes channel slices, leaving neighbours alone",
+          "[kernels][activation]") {
+    const auto y_wide = relu_reference(random_tensor<double>(Shape{2, 9, 11, 12}, 47));
+    const auto dy_wide = random_tensor<double>(Shape{2, 9, 11, 10}, 48);
+    Tensor<double> dx_wide(Shape{2, 9, 11, 9}, -3.0);
+    const Tensor<double> y = y_wide.channels(2, 7), dy = dy_wide.channels(5, 10);
+    Tensor<double> dx = dx_wide.channels(1, 6), d_bias(Shape{5});
+    cpu::relu_backward_bias_gradient(y, dy, dx, d_bias);
+    std::vector<double> dx_reference, bias_reference;
+    relu_bias_reference(y.clone(), dy.clone(), dx_reference, bias_reference);
+    CHECK(dx.clone().to_vector() == dx_reference);
+    CHECK(testing::max_abs_diff(d_bias, Tensor<double>::from_vector(Shape{5}, bias_reference)) < 1e-12);
+    for (Index n = 0; n < 2; ++n)
+        for (Index h = 0; h < 9; ++h)
+            for (Index w = 0; w < 11; ++w)
+                for (Index c = 0; c < 9; ++c)
+                    if (c < 1 || c >= 6) CHECK(dx_wide(n, h, w, c) == -3.0);
+}
+
+TEST_CASE("relu_backward_bias_gradient of an empty batch is a zero bias gradient", "[kernels][activation]") {
+    const Tensor<float> y(Shape{0, 4, 4, 3}), dy(Shape{0, 4, 4, 3});
+    Tensor<float> dx(Shape{0, 4, 4, 3}), d_bias(Shape{3}, 7.0f);
+    cpu::relu_backward_bias_gradient(y, dy, dx, d_bias);
+    CHECK(d_bias.to_vector() == std::vector<float>{0.0f, 0.0f, 0.0f});
+}
+
 TEST_CASE("softmax_forward matches a reference loop", "[kernels][activation]") {
     for (auto [n, k] : {std::pair<Index, Index>{1, 1}, {3, 7}, {33, 10}, {300, 129}}) {
         const auto z = random_tensor<double>(Shape{n, k}, 9, -4.0, 4.0);
@@ -188,6 +295,11 @@ TEST_CASE("activations reject mismatched shapes naming them", "[kernels][activat
     Tensor<float> dx(Shape{2, 3});
     CHECK_THROWS_WITH(cpu::relu_backward(x, y, dx),
                       Catch::Contains("relu_backward: output gradient has shape (3, 2), expected (2, 3)"));
+    Tensor<float> bias(Shape{2});
+    CHECK_THROWS_WITH(cpu::relu_backward_bias_gradient(x, x, dx, bias),
+                      Catch::Contains("relu_backward_bias_gradient: bias gradient has shape (2), expected (3)"));
+    CHECK_THROWS_WITH(cpu::relu_backward_bias_gradient(x, y, dx, bias),
+                      Catch::Contains("relu_backward_bias_gradient: output gradient has shape (3, 2), expected (2, 3)"));
     const Tensor<float> z3(Shape{2, 3, 4});
     Tensor<float> p3(Shape{2, 3, 4});
     CHECK_THROWS_WITH(cpu::softmax_forward(z3, p3),

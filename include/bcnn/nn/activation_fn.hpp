@@ -33,5 +33,20 @@ const Tensor<T>& activation_backward(ActivationFn fn, const Tensor<T>& y, const 
     return pre;
 }
 
+// activation_backward for a layer with a bias added before its activation
+// (the layer's gradient wanted in d_bias, or nullptr). After a ReLU the bias
+// gradient, the sum of the returned gradient over its rows, comes out of the
+// same pass (backend::relu_backward_bias_gradient) and d_bias is set to
+// nullptr, so the layer's kernel does not sum it again; after a linear
+// activation d_bias is left for the kernel.
+template <typename T>
+const Tensor<T>& activation_backward(ActivationFn fn, const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& pre,
+                                     OptionalOutput<T>& d_bias) {
+    if (fn == ActivationFn::linear || !d_bias) return activation_backward(fn, y, dy, pre);
+    backend::relu_backward_bias_gradient(y, dy, pre, *d_bias);
+    d_bias = nullptr;
+    return pre;
+}
+
 }  // namespace nn
 }  // namespace bcnn

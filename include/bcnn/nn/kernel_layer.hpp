@@ -43,14 +43,16 @@ public:
     const Tensor<T>* bias() const { return bias_ ? &bias_->value : nullptr; }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
+        const bool weights = this->trainable();
+        OptionalOutput<T> d_bias = weights && bias_ ? &bias_->grad : nullptr;
         Tensor<T> d_linear = dy;  // a linear layer needs no buffer for the gradient before its activation
-        if (activation_ != ActivationFn::linear)
-            d_linear = activation_backward(activation_, output_, dy, this->reuse(pre_activation_grad_, dy.shape()));
+        if (activation_ != ActivationFn::linear)  // after a ReLU, d_bias is summed here (and becomes nullptr)
+            d_linear =
+                activation_backward(activation_, output_, dy, this->reuse(pre_activation_grad_, dy.shape()), d_bias);
         Tensor<T> dx;
         if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
-        const bool weights = this->trainable();
         run_backward(input_, kernel_->value, d_linear, need_input_grad ? &dx : nullptr,
-                     weights ? &kernel_->grad : nullptr, weights && bias_ ? &bias_->grad : nullptr);
+                     weights ? &kernel_->grad : nullptr, d_bias);
         return dx;
     }
 

@@ -17,5 +17,12 @@ void relu_forward(const Tensor<double>& x, Tensor<double>& y);
 void relu_backward(const Tensor<float>& y, const Tensor<float>& dy, Tensor<float>& dx);
 void relu_backward(const Tensor<double>& y, const Tensor<double>& dy, Tensor<double>& dx);
 
+// relu_backward, and d_bias (C) = dx summed over its rows (every axis but
+// the last, C), in double, deterministic; equals the CPU's up to rounding.
+void relu_backward_bias_gradient(const Tensor<float>& y, const Tensor<float>& dy, Tensor<float>& dx,
+                                 Tensor<float>& d_bias);
+void relu_backward_bias_gradient(const Tensor<double>& y, const Tensor<double>& dy, Tensor<double>& dx,
+                                 Tensor<double>& d_bias);
+
 }  // namespace cuda
 }  // namespace bcnn

@@ -1,6 +1,8 @@
 #pragma once
 // Activations.
 //   relu:    x (any shape) -> y = max(x, 0); NaN passes through (so it is seen downstream).
+//   relu_backward_bias_gradient: relu_backward and the bias gradient of the
+//            layer below (the sum of dx over its rows) in one pass over dx.
 //   softmax: logits (N, K) -> probabilities (N, K), per row, stable (max subtracted).
 // Tensors may be channel-slice views; outputs may alias inputs exactly
 // (y may be x, dx may be dy).
@@ -8,7 +10,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/elementwise.hpp"
+#include "bcnn/kernels/cpu/simd.hpp"
 
 namespace bcnn {
 namespace cpu {
@@ -38,6 +42,52 @@ void relu_backward(const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& dx) {
             for (Index c = 0; c < cols; ++c) out[c] = fwd[c] > T(0) ? grad[c] : T(0);
         },
         y, dy);
+}
+
+// y (forward output, rows of C channels: N or (N, H, W) of them), dy (same
+// shape) -> dx = dy where y > 0, else 0, and d_bias (C) = the sum of dx over
+// its rows: the gradient of the bias added before this ReLU. One pass over dx
+// instead of relu_backward's and then the layer's sum_rows over it; the sums
+// are sum_rows' (same chunks, same order), so d_bias has the same bits.
+template <typename T>
+void relu_backward_bias_gradient(const Tensor<T>& y, const Tensor<T>& dy, Tensor<T>& dx, Tensor<T>& d_bias) {
+    const char* op = "relu_backward_bias_gradient";
+    detail::require_defined_on_cpu(y, op, "output");
+    BCNN_CHECK(y.rank() >= 1, op << ": output has shape " << y.shape() << ", expected at least one axis (channels)");
+    detail::require_shape(dy, y.shape(), op, "output gradient");
+    detail::require_shape(dx, y.shape(), op, "input gradient");
+    detail::require_shape(d_bias, Shape{y.dim(-1)}, op, "bias gradient");
+    detail::require_contiguous(d_bias, op, "bias gradient");
+    const RowMatrix<T> fwd = y.as_rows(op), grad = dy.as_rows(op), out = dx.as_rows(op);
+    const Index cols = fwd.cols;
+    constexpr int kWidth = simd::width<T>;
+    // dx too large to stay in cache is streamed to memory (simd.hpp), where aligned.
+    const bool streaming = static_cast<std::size_t>(dx.numel()) * sizeof(T) >= simd::kStreamMinBytes &&
+                           simd::stream_aligned(out.data) && (out.ld * Index(sizeof(T))) % simd::kVectorBytes == 0;
+    detail::sum_rows_of(
+        fwd.rows, cols,
+        [&](Index first, Index last, T* sum) {
+            for (Index r = first; r < last; ++r) {
+                const T* f = fwd.row(r);
+                const T* g = grad.row(r);
+                T* o = out.row(r);
+                Index c = 0;
+                for (; c + kWidth <= cols; c += kWidth) {
+                    const simd::Vec<T> kept = simd::load(f + c) > T(0) ? simd::load(g + c) : simd::Vec<T>{};
+                    if (streaming)
+                        simd::stream(o + c, kept);
+                    else
+                        simd::store(o + c, kept);
+                    simd::store(sum + c, simd::load(sum + c) + kept);
+                }
+                for (; c < cols; ++c) {
+                    o[c] = f[c] > T(0) ? g[c] : T(0);
+                    sum[c] += o[c];
+                }
+            }
+            if (streaming) simd::stream_fence();
+        },
+        d_bias.data());
 }
 
 namespace detail {

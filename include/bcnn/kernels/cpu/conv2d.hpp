@@ -39,6 +39,7 @@
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/conv2d_direct.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
 #include "bcnn/kernels/cpu/conv_algorithm.hpp"
@@ -109,26 +110,6 @@ private:
     RowMatrix<T> x_;
     std::unique_ptr<T[]> buffer_;
 };
-
-// out[c] = sum over rows r of m.row(r)[c]. Chunks of rows sum in parallel and
-// their partial sums are added in chunk order: the result depends only on the
-// thread count.
-template <typename T>
-void sum_rows(const RowMatrix<T>& m, T* out) {
-    constexpr Index kMinRowsPerChunk = 256;
-    const int parts = static_cast<int>(std::clamp<Index>(m.rows / kMinRowsPerChunk, 1, num_threads()));
-    std::vector<T> partial(static_cast<std::size_t>(parts * m.cols), T(0));
-    parallel_chunks(m.rows, parts, [&](int part, Index first, Index last) {
-        T* sum = partial.data() + part * m.cols;
-        for (Index r = first; r < last; ++r) {
-            const T* row = m.row(r);
-            for (Index c = 0; c < m.cols; ++c) sum[c] += row[c];
-        }
-    });
-    std::fill_n(out, m.cols, T(0));
-    for (int part = 0; part < parts; ++part)
-        for (Index c = 0; c < m.cols; ++c) out[c] += partial[part * m.cols + c];
-}
 
 // d_weights (KH*KW*C, K) = sum over tiles of columns^T (KH*KW*C, tile) * dy (tile, K).
 // Each chunk of consecutive tiles accumulates its own partial sum (chunk 0

@@ -5,6 +5,7 @@
 
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 
 namespace bcnn {
@@ -53,10 +54,7 @@ void dense_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<T
     }
     if (d_bias) {
         detail::require_shape(*d_bias, Shape{out}, "dense_backward", "bias gradient");
-        T* db = d_bias->data();
-        for (Index j = 0; j < out; ++j) db[j] = T(0);
-        for (Index r = 0; r < n; ++r)
-            for (Index j = 0; j < out; ++j) db[j] += dym.row(r)[j];
+        detail::sum_rows(dym, d_bias->data());
     }
 }
 
