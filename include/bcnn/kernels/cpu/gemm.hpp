@@ -265,17 +265,21 @@ void gemm_macro_kernel(Index mc, Index nc, Index kc, T alpha, const T* a_packed,
 // The micro-kernel for op(A) read in place instead of packed: A stored by rows
 // (row i of the micro-panel at a + i * lda, its depth steps contiguous), B a
 // packed micro-panel as for MicroKernel<T>, whose MR x NR block and contract
-// it keeps (simd.hpp vectors, so one source for every -march). Usable
-// (`available`) when NR is whole vectors and the MR x NR accumulators, one
-// row of B and a broadcast fit in 16 vector registers: AVX2 float 6 x 16 and
-// double 4 x 8, SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
+// it keeps (simd.hpp vectors, so one source for every -march), then adds
+// `bias` (NR values, or nullptr) and applies ReLU if `relu` while the tile is
+// in registers (the epilogue's pass over the tile was a fifth of a pointwise
+// convolution's forward with 16-32 input channels). Usable (`available`)
+// when NR is whole vectors and the MR x NR accumulators, one row of B and a
+// broadcast fit in 16 vector registers: AVX2 float 6 x 16 and double 4 x 8,
+// SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
 template <typename T>
 struct GemmInPlaceAKernel {
     static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
     static constexpr Index width = simd::width<T>, vectors = nr / width;
     static constexpr bool available = nr % width == 0 && mr * vectors + vectors + 1 <= 16;
 
-    static void run(Index kc, const T* a, Index lda, const T* b, T alpha, T beta, T* c, Index ldc) {
+    static void run(Index kc, const T* a, Index lda, const T* b, T alpha, T beta, T* c, Index ldc, const T* bias,
+                    bool relu) {
         using V = simd::Vec<T>;
         const T* rows[mr];
         for (Index i = 0; i < mr; ++i) rows[i] = a + i * lda;
@@ -296,7 +300,11 @@ struct GemmInPlaceAKernel {
                 for (Index v = 0; v < vectors; ++v) acc[i][v] += a_i * b_row[v];
             }
         }
-        const V alpha_v = simd::broadcast(alpha), beta_v = simd::broadcast(beta);
+        const V alpha_v = simd::broadcast(alpha), beta_v = simd::broadcast(beta), zero = {};
+        V bias_v[vectors] = {};
+        if (bias)
+#pragma GCC unroll 4
+            for (Index v = 0; v < vectors; ++v) bias_v[v] = simd::load(bias + v * width);
 #pragma GCC unroll 16
         for (Index i = 0; i < mr; ++i) {
             T* row = c + i * ldc;
@@ -304,6 +312,8 @@ struct GemmInPlaceAKernel {
             for (Index v = 0; v < vectors; ++v) {
                 V value = alpha_v * acc[i][v];
                 if (beta != T(0)) value += beta_v * simd::load(row + v * width);
+                if (bias) value += bias_v[v];
+                if (relu) value = value < zero ? zero : value;  // keeps NaN, as gemm_apply_epilogue
                 simd::store(row + v * width, value);
             }
         }
@@ -405,11 +415,19 @@ void gemm_blocked_in_place_a(const GemmProblem<T>& g, Index row_begin, Index row
                         for (Index p = 0; p < kc; p += line_step) __builtin_prefetch(a_panel + i * g.lda + p);
                     for (Index jr = 0; jr < nc; jr += nr) {
                         const T* b_panel = b_packed + jr * kc;
-                        gemm_tile(rows, std::min(nr, nc - jr), beta, g.c + ir * g.ldc + jc + jr, g.ldc, epilogue,
-                                  bias ? bias + jr : nullptr, [&](T tile_beta, T* tile_c, Index tile_ldc) {
+                        const Index cols = std::min(nr, nc - jr);
+                        T* c_tile = g.c + ir * g.ldc + jc + jr;
+                        const T* tile_bias = bias ? bias + jr : nullptr;
+                        if (rows == mr && cols == nr) {  // a whole tile: the epilogue in registers
+                            Kernel::run(kc, a_panel, g.lda, b_panel, g.alpha, beta, c_tile, g.ldc, tile_bias,
+                                        epilogue && epilogue->relu);
+                            continue;
+                        }
+                        gemm_tile(rows, cols, beta, c_tile, g.ldc, epilogue, tile_bias,
+                                  [&](T tile_beta, T* tile_c, Index tile_ldc) {
                                       if (rows == mr)
                                           Kernel::run(kc, a_panel, g.lda, b_panel, g.alpha, tile_beta, tile_c,
-                                                      tile_ldc);
+                                                      tile_ldc, nullptr, false);
                                       else
                                           MicroKernel<T>::run(kc, edge_panel, b_panel, g.alpha, tile_beta, tile_c,
                                                               tile_ldc);
