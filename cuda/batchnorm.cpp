@@ -31,6 +31,9 @@
 // and outputs computed packed and copied into slices. An output sharing
 // storage with an input cuDNN reads (y = x in place, dx = dy) is computed in
 // scratch too: cuDNN does not promise in-place batch norm.
+//
+// Folding (fold_batchnorm): cpu::fold_batchnorm's checks and messages with
+// device tensors, then one kernel (batchnorm_kernels.cu) with its arithmetic.
 
 #include "bcnn/backend/cuda/batchnorm.hpp"
 
@@ -271,6 +274,37 @@ void batchnorm_backward_inference_on_device(const Tensor<T>& x, const Tensor<T>&
                         where.str() << ", input gradient");
 }
 
+// weights (..., K), bias (K) or nullptr, gamma, beta, moving_mean, moving_variance (K)
+// -> folded_weights (same shape as weights), folded_bias (K)
+template <typename T>
+void fold_batchnorm_on_device(const Tensor<T>& weights, const Tensor<T>* bias, const Tensor<T>& gamma,
+                              const Tensor<T>& beta, const Tensor<T>& moving_mean, const Tensor<T>& moving_variance,
+                              double epsilon, Tensor<T>& folded_weights, Tensor<T>& folded_bias) {
+    const char* op = "cuda::fold_batchnorm";
+    detail::require_device(weights, op, "weights");
+    BCNN_CHECK(weights.rank() >= 1 && weights.numel() > 0,
+               op << ": weights of shape " << weights.shape() << " have no output axis or are empty");
+    detail::require_contiguous(weights, op, "weights");
+    const Index channels = weights.dim(-1);
+    BCNN_CHECK(epsilon > 0, op << ": epsilon " << epsilon << " must be positive");
+    require_channel_vector(gamma, channels, op, "gamma");
+    require_channel_vector(beta, channels, op, "beta");
+    require_channel_vector(moving_mean, channels, op, "moving mean");
+    require_channel_vector(moving_variance, channels, op, "moving variance");
+    if (bias) require_channel_vector(*bias, channels, op, "bias");
+    detail::require_shape(folded_weights, weights.shape(), op, "folded weights");
+    detail::require_contiguous(folded_weights, op, "folded weights");
+    require_channel_vector(folded_bias, channels, op, "folded bias");
+
+    std::ostringstream where;
+    where << op << " of weights " << weights.shape() << " (" << (std::is_same<T, float>::value ? "float" : "double")
+          << ")";
+    BCNN_CUDA_CHECK(kernels::fold_batchnorm(weights.data(), bias ? bias->data() : nullptr, gamma.data(), beta.data(),
+                                            moving_mean.data(), moving_variance.data(), epsilon, weights.numel(),
+                                            channels, folded_weights.data(), folded_bias.data()),
+                    where.str());
+}
+
 }  // namespace
 
 void batchnorm_forward_training(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor<float>& beta,
@@ -319,6 +353,20 @@ void batchnorm_backward_inference(const Tensor<double>& x, const Tensor<double>&
                                   double epsilon, const Tensor<double>& dy, Tensor<double>* dx,
                                   Tensor<double>* d_gamma, Tensor<double>* d_beta) {
     batchnorm_backward_inference_on_device(x, gamma, moving_mean, moving_variance, epsilon, dy, dx, d_gamma, d_beta);
+}
+void fold_batchnorm(const Tensor<float>& weights, const Tensor<float>* bias, const Tensor<float>& gamma,
+                    const Tensor<float>& beta, const Tensor<float>& moving_mean,
+                    const Tensor<float>& moving_variance, double epsilon, Tensor<float>& folded_weights,
+                    Tensor<float>& folded_bias) {
+    fold_batchnorm_on_device(weights, bias, gamma, beta, moving_mean, moving_variance, epsilon, folded_weights,
+                             folded_bias);
+}
+void fold_batchnorm(const Tensor<double>& weights, const Tensor<double>* bias, const Tensor<double>& gamma,
+                    const Tensor<double>& beta, const Tensor<double>& moving_mean,
+                    const Tensor<double>& moving_variance, double epsilon, Tensor<double>& folded_weights,
+                    Tensor<double>& folded_bias) {
+    fold_batchnorm_on_device(weights, bias, gamma, beta, moving_mean, moving_variance, epsilon, folded_weights,
+                             folded_bias);
 }
 
 }  // namespace cuda

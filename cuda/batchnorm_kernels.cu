@@ -1,10 +1,15 @@
 // The batch norm kernels of batchnorm_kernels.hpp: one thread per channel for
 // the moving statistics; one per element, grid-stride over the columns on x
-// and the rows on y (as relu_kernels.cu), for the input gradient.
+// and the rows on y (as relu_kernels.cu), for the input gradient; one per
+// weight, grid-stride, for the folding, whose threads i < channels also write
+// the folded bias. The folding rounds like the CPU: one double operation at a
+// time (exact_arithmetic.cuh: no FMA contraction), sqrt and division IEEE
+// round-to-nearest (nvcc's defaults -prec-sqrt=true -prec-div=true).
 
 #include <algorithm>
 
 #include "batchnorm_kernels.hpp"
+#include "exact_arithmetic.cuh"
 #include "stream.hpp"
 
 namespace bcnn {
@@ -39,6 +44,24 @@ __global__ void frozen_input_gradient_kernel(const T* dy, Index lddy, const T* g
     }
 }
 
+template <typename T>
+__global__ void fold_batchnorm_kernel(const T* weights, const T* bias, const T* gamma, const T* beta,
+                                      const T* moving_mean, const T* moving_variance, double epsilon, Index size,
+                                      Index channels, T* folded_weights, T* folded_bias) {
+    for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < size; i += Index(gridDim.x) * blockDim.x) {
+        const Index c = i % channels;
+        const double scale =
+            static_cast<double>(gamma[c]) / sqrt(add_rn(static_cast<double>(moving_variance[c]), epsilon));
+        folded_weights[i] = static_cast<T>(mul_rn(static_cast<double>(weights[i]), scale));
+        if (i < channels) {
+            const double shift =
+                sub_rn(static_cast<double>(beta[c]), mul_rn(static_cast<double>(moving_mean[c]), scale));
+            const double b = bias ? static_cast<double>(bias[c]) : 0.0;
+            folded_bias[c] = static_cast<T>(add_rn(mul_rn(b, scale), shift));
+        }
+    }
+}
+
 }  // namespace
 
 template <typename T>
@@ -63,6 +86,18 @@ cudaError_t frozen_batchnorm_input_gradient(const RowMatrix<T>& dy, const T* gam
     return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t fold_batchnorm(const T* weights, const T* bias, const T* gamma, const T* beta, const T* moving_mean,
+                           const T* moving_variance, double epsilon, Index size, Index channels, T* folded_weights,
+                           T* folded_bias) {
+    if (size == 0) return cudaSuccess;
+    const unsigned blocks = static_cast<unsigned>(std::min<Index>((size + kThreads - 1) / kThreads, kMaxGrid));
+    fold_batchnorm_kernel<<<blocks, kThreads, 0, detail::context_stream()>>>(
+        weights, bias, gamma, beta, moving_mean, moving_variance, epsilon, size, channels, folded_weights,
+        folded_bias);
+    return cudaGetLastError();
+}
+
 template cudaError_t update_moving_statistics<float>(float*, float*, const float*, const float*, Index, double,
                                                      double);
 template cudaError_t update_moving_statistics<double>(double*, double*, const double*, const double*, Index, double,
@@ -71,6 +106,10 @@ template cudaError_t frozen_batchnorm_input_gradient<float>(const RowMatrix<floa
                                                             const RowMatrix<float>&);
 template cudaError_t frozen_batchnorm_input_gradient<double>(const RowMatrix<double>&, const double*, const double*,
                                                              double, const RowMatrix<double>&);
+template cudaError_t fold_batchnorm<float>(const float*, const float*, const float*, const float*, const float*,
+                                           const float*, double, Index, Index, float*, float*);
+template cudaError_t fold_batchnorm<double>(const double*, const double*, const double*, const double*,
+                                            const double*, const double*, double, Index, Index, double*, double*);
 
 }  // namespace kernels
 }  // namespace cuda

@@ -25,6 +25,17 @@ template <typename T>
 cudaError_t frozen_batchnorm_input_gradient(const RowMatrix<T>& dy, const T* gamma, const T* variance, double epsilon,
                                             const RowMatrix<T>& dx);
 
+// cpu::fold_batchnorm's arithmetic (kernels/cpu/batchnorm_folding.hpp), in
+// double and in the same order, for weights of `size` elements whose last
+// axis has `channels` (> 0) entries, all contiguous; bias may be nullptr:
+//   scale[c] = gamma[c] / sqrt(moving_variance[c] + epsilon)
+//   folded_weights[i] = T(weights[i] * scale[i % channels])
+//   folded_bias[c] = T(bias[c] * scale[c] + (beta[c] - moving_mean[c] * scale[c]))
+template <typename T>
+cudaError_t fold_batchnorm(const T* weights, const T* bias, const T* gamma, const T* beta, const T* moving_mean,
+                           const T* moving_variance, double epsilon, Index size, Index channels, T* folded_weights,
+                           T* folded_bias);
+
 }  // namespace kernels
 }  // namespace cuda
 }  // namespace bcnn

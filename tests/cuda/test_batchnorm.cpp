@@ -12,18 +12,32 @@
 // Momentum 0.9 in most cases makes the batch's share of the moving variance
 // large enough that a wrong Bessel correction (m / (m - 1) = 8/7 for m = 8)
 // fails by far.
+//
+// Folding (cuda::fold_batchnorm) against cpu::fold_batchnorm in the same
+// type on the same values, with and without a bias, for conv, dense and
+// DenseNet-sized weights, one channel, weights of rank 1, more weights than
+// one grid covers, in place, and argument errors. The folded weights are
+// one double multiply each on both sides: bit for bit. The folded bias is
+// b * scale + (beta - mean * scale): the device rounds each operation, GCC
+// may contract them into FMAs (-std=gnu++17, FMA hardware), an ulp apart:
+// float 1e-6, double 1e-14.
+// DenseLayer and DenseBlock inference_only forwards on cuda (1_bn folded into
+// 1_conv on the device) against the CPU's folded forward in double, as the
+// composites of tests/cuda/test_nn_layers.cpp: float 1e-3, double 1e-9.
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 
 #include <bcnn/backend/batchnorm.hpp>
+#include <bcnn/nn/dense_block.hpp>
 
 #include "cuda/compare.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::cast;
+using bcnn::testing::first_bit_difference;
 using bcnn::testing::fresh_seed;
 using bcnn::testing::library_tolerance;
 using bcnn::testing::poisoned_on_device;
@@ -314,4 +328,204 @@ TEST_CASE("batchnorm on cuda rejects cpu tensors, wrong shapes, bad parameters a
     CHECK_THROWS_WITH(
         backend::batchnorm_backward_training(x, ones, sm, si, y, nullptr, nullptr, &d_beta_cpu),
         Catch::Contains("batchnorm_backward_training: input is on cuda but beta gradient is on cpu"));
+}
+
+namespace {
+
+// Random weights (..., K), bias, gamma, beta and moving statistics (K) on the CPU, in T.
+template <typename T>
+struct FoldOperands {
+    Tensor<T> weights, bias, gamma, beta, moving_mean, moving_variance;
+    FoldOperands(const Shape& weights_shape, std::uint64_t seed)
+        : weights(random_tensor<T>(weights_shape, seed)),
+          bias(random_tensor<T>(channels(weights_shape), seed + 1)),
+          gamma(random_tensor<T>(channels(weights_shape), seed + 2, T(0.5), T(1.5))),
+          beta(random_tensor<T>(channels(weights_shape), seed + 3)),
+          moving_mean(random_tensor<T>(channels(weights_shape), seed + 4)),
+          moving_variance(random_tensor<T>(channels(weights_shape), seed + 5, T(0.5), T(2))) {}
+    static Shape channels(const Shape& weights_shape) { return Shape{weights_shape[weights_shape.rank() - 1]}; }
+};
+
+template <typename T>
+double fold_bias_tolerance() {
+    return std::is_same<T, float>::value ? 1e-6 : 1e-14;
+}
+
+template <typename T>
+void check_fold(const Shape& weights_shape, double epsilon, std::uint64_t seed) {
+    const FoldOperands<T> o(weights_shape, seed);
+    const Shape k = FoldOperands<T>::channels(weights_shape);
+    const Tensor<T> weights = to_device(o.weights, Device::cuda), bias = to_device(o.bias, Device::cuda),
+                    gamma = to_device(o.gamma, Device::cuda), beta = to_device(o.beta, Device::cuda),
+                    moving_mean = to_device(o.moving_mean, Device::cuda),
+                    moving_variance = to_device(o.moving_variance, Device::cuda);
+    for (const bool with_bias : {true, false}) {
+        CAPTURE(with_bias);
+        Tensor<T> expected_weights(weights_shape), expected_bias(k);
+        cpu::fold_batchnorm(o.weights, with_bias ? &o.bias : nullptr, o.gamma, o.beta, o.moving_mean,
+                            o.moving_variance, epsilon, expected_weights, expected_bias);
+        Tensor<T> folded_weights = poisoned_on_device<T>(weights_shape), folded_bias = poisoned_on_device<T>(k);
+        backend::fold_batchnorm(weights, with_bias ? &bias : nullptr, gamma, beta, moving_mean, moving_variance,
+                                epsilon, folded_weights, folded_bias);
+        CHECK(folded_weights.device() == Device::cuda);
+        CHECK(first_bit_difference(folded_weights, expected_weights) == "");
+        CHECK(relative_difference(folded_bias, cast<double>(expected_bias)) < fold_bias_tolerance<T>());
+    }
+}
+
+// Random parameters of a DenseLayer or DenseBlock: gamma in [0.5, 1.5],
+// moving variance in [0.5, 2], the rest in [-0.5, 0.5].
+void randomize_dense(nn::Module<double>& module, std::uint64_t seed) {
+    for (const auto& p : module.named_parameters()) {
+        const bool gamma = p.name.find("gamma") != std::string::npos;
+        const bool variance = p.name.find("moving_variance") != std::string::npos;
+        const double low = gamma || variance ? 0.5 : -0.5, high = variance ? 2.0 : gamma ? 1.5 : 0.5;
+        p.parameter->value.copy_from(random_tensor<double>(p.parameter->value.shape(), seed++, low, high));
+    }
+}
+
+template <typename T>
+void copy_dense_parameters(nn::Module<double>& from, nn::Module<T>& to) {
+    const auto source = from.named_parameters(), target = to.named_parameters();
+    REQUIRE(source.size() == target.size());
+    for (std::size_t i = 0; i < source.size(); ++i) {
+        REQUIRE(source[i].name == target[i].name);
+        target[i].parameter->value.copy_from(cast<T>(source[i].parameter->value));
+    }
+}
+
+// `test` (same architecture as `reference`, built for `input`) on cuda against
+// `reference` on the CPU, both inference_only, for two batch sizes (buffers
+// reallocated); then a backward on cuda is refused: 1_bn was folded there.
+template <typename T, typename Layer>
+void check_folded_forward_on_cuda(nn::Module<double>& reference, Layer& test, const Shape& input, std::uint64_t seed) {
+    reference.build(input);
+    test.build(input);
+    randomize_dense(reference, seed);
+    copy_dense_parameters(reference, test);
+    test.to(Device::cuda);
+    const double tolerance = library_tolerance<T>() * 10;
+    for (const Index batch : {Index(2), Index(3)}) {
+        CAPTURE(batch);
+        Shape shape{batch};
+        for (Index extent : input) shape.push_back(extent);
+        const Tensor<double> x =
+            random_tensor<double>(shape, seed + 100 + static_cast<std::uint64_t>(batch), -2.0, 2.0);
+        const Tensor<double> y_ref = reference.forward(x, nn::inference_only_context());
+        const Tensor<T> y = test.forward(to_device(cast<T>(x), Device::cuda), nn::inference_only_context());
+        CHECK(y.device() == Device::cuda);
+        CHECK(relative_difference(y, y_ref) < tolerance);
+        CHECK_THROWS_WITH(test.backward(to_device(Tensor<T>(y.shape()), Device::cuda), true),
+                          Catch::Contains("backward() after an inference_only forward (1_bn was folded into 1_conv)"));
+    }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("fold_batchnorm on cuda matches the cpu fold", "[cuda][batchnorm][batchnorm_folding]", float,
+                   double) {
+    const std::uint64_t seed = fresh_seed();
+    CAPTURE(seed);
+    const Shape shapes[] = {
+        Shape{3, 3, 5, 7},        // conv2d HWIO
+        Shape{9, 130},            // dense (In, Out)
+        Shape{1, 1, 256, 128},    // DenseNet 1_conv
+        Shape{4, 1},              // one channel
+        Shape{6},                 // rank 1: one weight per channel
+        Shape{1, 1, 4097, 4097},  // more weights than 65535 blocks of 256 threads: the grid strides
+    };
+    for (const Shape& shape : shapes) {
+        CAPTURE(shape);
+        check_fold<TestType>(shape, 1.001e-5, seed);
+        check_fold<TestType>(shape, 1e-3, seed + 10);
+    }
+}
+
+TEST_CASE("fold_batchnorm on cuda works in place", "[cuda][batchnorm][batchnorm_folding]") {
+    const std::uint64_t seed = fresh_seed();
+    CAPTURE(seed);
+    const Shape shape{1, 1, 12, 9};
+    const FoldOperands<double> o(shape, seed);
+    Tensor<double> expected_weights(shape), expected_bias(Shape{9});
+    cpu::fold_batchnorm(o.weights, &o.bias, o.gamma, o.beta, o.moving_mean, o.moving_variance, 1.001e-5,
+                        expected_weights, expected_bias);
+    Tensor<double> weights = to_device(o.weights, Device::cuda), bias = to_device(o.bias, Device::cuda);
+    cuda::fold_batchnorm(weights, &bias, to_device(o.gamma, Device::cuda), to_device(o.beta, Device::cuda),
+                         to_device(o.moving_mean, Device::cuda), to_device(o.moving_variance, Device::cuda), 1.001e-5,
+                         weights, bias);
+    CHECK(first_bit_difference(weights, expected_weights) == "");
+    CHECK(relative_difference(bias, expected_bias) < fold_bias_tolerance<double>());
+}
+
+TEST_CASE("fold_batchnorm on cuda rejects cpu tensors, wrong shapes, bad epsilon and mixed devices",
+          "[cuda][batchnorm][batchnorm_folding]") {
+    const FoldOperands<float> o(Shape{1, 1, 3, 4}, 1);
+    const Tensor<float> w = to_device(o.weights, Device::cuda), b = to_device(o.bias, Device::cuda),
+                        gamma = to_device(o.gamma, Device::cuda), beta = to_device(o.beta, Device::cuda),
+                        mean = to_device(o.moving_mean, Device::cuda), var = to_device(o.moving_variance, Device::cuda);
+    Tensor<float> fw = poisoned_on_device<float>(Shape{1, 1, 3, 4}), fb = poisoned_on_device<float>(Shape{4});
+    const auto fold = [&](const Tensor<float>& weights, const Tensor<float>* bias, const Tensor<float>& g,
+                          double epsilon, Tensor<float>& folded_weights, Tensor<float>& folded_bias) {
+        cuda::fold_batchnorm(weights, bias, g, beta, mean, var, epsilon, folded_weights, folded_bias);
+    };
+
+    CHECK_THROWS_WITH(fold(o.weights, nullptr, gamma, 1e-3, fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: weights of shape (1, 1, 3, 4) is on cpu"));
+    const Tensor<float> empty = to_device(Tensor<float>(Shape{0, 4}), Device::cuda);
+    Tensor<float> empty_fw = to_device(Tensor<float>(Shape{0, 4}), Device::cuda);
+    CHECK_THROWS_WITH(fold(empty, nullptr, gamma, 1e-3, empty_fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: weights of shape (0, 4) have no output axis or are "
+                                      "empty"));
+    const Tensor<float> gamma_wrong = to_device(Tensor<float>(Shape{3}), Device::cuda);
+    CHECK_THROWS_WITH(fold(w, nullptr, gamma_wrong, 1e-3, fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: gamma has shape (3), expected (4)"));
+    CHECK_THROWS_WITH(fold(w, &gamma_wrong, gamma, 1e-3, fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: bias has shape (3), expected (4)"));
+    CHECK_THROWS_WITH(fold(w, nullptr, gamma, 0.0, fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: epsilon 0 must be positive"));
+    Tensor<float> fw_wrong = poisoned_on_device<float>(Shape{1, 1, 4, 4});
+    CHECK_THROWS_WITH(fold(w, nullptr, gamma, 1e-3, fw_wrong, fb),
+                      Catch::Contains("cuda::fold_batchnorm: folded weights has shape (1, 1, 4, 4), expected "
+                                      "(1, 1, 3, 4)"));
+    Tensor<float> fb_wrong = poisoned_on_device<float>(Shape{5});
+    CHECK_THROWS_WITH(fold(w, nullptr, gamma, 1e-3, fw, fb_wrong),
+                      Catch::Contains("cuda::fold_batchnorm: folded bias has shape (5), expected (4)"));
+    // Every other element of an 8-element buffer: a (4) view that is not contiguous.
+    Tensor<float> eight = poisoned_on_device<float>(Shape{8});
+    Tensor<float> strided(eight.storage(), 0, Shape{4}, Shape{2});
+    CHECK_THROWS_WITH(fold(w, nullptr, gamma, 1e-3, fw, strided),
+                      Catch::Contains("cuda::fold_batchnorm: folded bias of shape (4) with strides (2) must be "
+                                      "contiguous"));
+    const Tensor<float> wide = to_device(Tensor<float>(Shape{3, 8}), Device::cuda);
+    CHECK_THROWS_WITH(fold(wide.channels(0, 4), nullptr, gamma, 1e-3, fw, fb),
+                      Catch::Contains("cuda::fold_batchnorm: weights of shape (3, 4) with strides"));
+    CHECK(std::isnan(cast<double>(fb).to_vector()[0]));  // nothing written by a refused call
+
+    Tensor<float> fb_cpu(Shape{4});
+    CHECK_THROWS_WITH(backend::fold_batchnorm(w, &b, gamma, beta, mean, var, 1e-3, fw, fb_cpu),
+                      Catch::Contains("fold_batchnorm: weights is on cuda but folded bias is on cpu"));
+    CHECK_THROWS_WITH(backend::fold_batchnorm(w, &o.bias, gamma, beta, mean, var, 1e-3, fw, fb),
+                      Catch::Contains("fold_batchnorm: weights is on cuda but bias is on cpu"));
+}
+
+TEST_CASE("a DenseLayer's and a DenseBlock's inference_only forward on cuda fold 1_bn and equal the cpu's",
+          "[cuda][batchnorm][batchnorm_folding][nn]") {
+    const std::uint64_t seed = fresh_seed();
+    CAPTURE(seed);
+    {
+        nn::DenseLayer<double> reference(3, 8, 1.001e-5, "conv2_block1");
+        nn::DenseLayer<float> test(3, 8, 1.001e-5, "conv2_block1");
+        check_folded_forward_on_cuda<float>(reference, test, Shape{5, 6, 4}, seed);
+    }
+    {
+        nn::DenseLayer<double> reference(3, 8, 1.001e-5, "conv2_block1");
+        nn::DenseLayer<double> test(3, 8, 1.001e-5, "conv2_block1");
+        check_folded_forward_on_cuda<double>(reference, test, Shape{5, 6, 4}, seed + 1);
+    }
+    {
+        // Layers reading channel prefixes of the block's buffer and writing slices of it.
+        nn::DenseBlock<double> reference(3, 4, 8, 1.001e-5, "conv2");
+        nn::DenseBlock<double> test(3, 4, 8, 1.001e-5, "conv2");
+        check_folded_forward_on_cuda<double>(reference, test, Shape{5, 6, 3}, seed + 2);
+    }
 }

@@ -206,7 +206,7 @@ TEST_CASE("DenseBlock and the custom CNN on cuda equal the cpu modules", "[cuda]
     check_on_cuda<double>(*reference, *test, Shape{32, 32, 3}, Kind::composite, true, seed);
 }
 
-TEST_CASE("a DenseBlock's inference-only forward on cuda (no BatchNorm folding) equals the cpu's folded one",
+TEST_CASE("a DenseBlock's inference-only forward on cuda (1_bn folded on the device) equals the cpu's folded one",
           "[cuda][nn]") {
     const std::uint64_t seed = fresh_seed();
     CAPTURE(seed);

@@ -102,4 +102,10 @@ TEST_CASE("fold_batchnorm rejects mismatched shapes naming them", "[kernels][bat
     CHECK_THROWS_WITH(
         cpu::fold_batchnorm(w, nullptr, bn6.gamma, bn6.beta, bn6.mean, bn6.variance, 0.0, folded_w, folded_b),
         Catch::Contains("epsilon 0 must be positive"));
+    // Every other element of a 12-element buffer: a (6) view that is not contiguous.
+    const Tensor<double> twelve(Shape{12});
+    Tensor<double> strided(twelve.storage(), 0, Shape{6}, Shape{2});
+    CHECK_THROWS_WITH(
+        cpu::fold_batchnorm(w, nullptr, bn6.gamma, bn6.beta, bn6.mean, bn6.variance, kEpsilon, folded_w, strided),
+        Catch::Contains("fold_batchnorm: folded bias of shape (6) must be contiguous"));
 }

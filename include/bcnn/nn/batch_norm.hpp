@@ -11,11 +11,10 @@
 // unbiased variance for 4-D inputs as Keras' fused kernel does). Otherwise --
 // inference, or a frozen layer during training -- the moving statistics
 // normalise. backward() differentiates the mode of the last forward.
-// Runs on the module's device (backend/batchnorm.hpp); folding into a
-// convolution (fold_into) is CPU only.
+// Runs on the module's device (backend/batchnorm.hpp), folding into a
+// convolution (fold_into) too.
 
 #include "bcnn/backend/batchnorm.hpp"
-#include "bcnn/kernels/cpu/batchnorm_folding.hpp"
 #include "bcnn/nn/module.hpp"
 
 namespace bcnn {
@@ -62,11 +61,12 @@ public:
     }
 
     // The layer `weights` (..., C) and `bias` (C) or nullptr feed, with this
-    // BatchNorm (inference mode) folded in: kernels/cpu/batchnorm_folding.hpp.
+    // BatchNorm (inference mode) folded in: kernels/cpu/batchnorm_folding.hpp,
+    // on the tensors' device (backend::fold_batchnorm).
     void fold_into(const Tensor<T>& weights, OptionalInput<T> bias, Tensor<T>& folded_weights,
                    Tensor<T>& folded_bias) const {
-        cpu::fold_batchnorm(weights, bias, gamma_->value, beta_->value, moving_mean_->value, moving_variance_->value,
-                            epsilon_, folded_weights, folded_bias);
+        backend::fold_batchnorm(weights, bias, gamma_->value, beta_->value, moving_mean_->value,
+                                moving_variance_->value, epsilon_, folded_weights, folded_bias);
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {

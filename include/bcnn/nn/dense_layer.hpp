@@ -13,13 +13,13 @@
 // with trainable weights unless the input gradient is wanted.
 // A forward with context.inference_only (and not training) folds 1_bn into
 // 1_conv and fuses 1_relu into it: one pass instead of three over the
-// bottleneck (kernels/cpu/batchnorm_folding.hpp). No backward may follow it.
-// The folding runs on the CPU only; on cuda the inference forward runs the
-// three steps.
+// bottleneck (kernels/cpu/batchnorm_folding.hpp), on the module's device
+// (backend::fold_batchnorm, backend::conv2d_forward). No backward may follow it.
 
 #include <array>
 #include <memory>
 
+#include "bcnn/backend/conv2d.hpp"
 #include "bcnn/backend/relu.hpp"
 #include "bcnn/nn/batch_norm.hpp"
 #include "bcnn/nn/conv2d.hpp"
@@ -62,13 +62,13 @@ public:
         this->check_input(x);
         activated_[0] = bn0_->forward(x, context);
         backend::relu_forward(activated_[0], activated_[0]);
-        folded_ = context.inference_only && !context.training && this->device() == Device::cpu;
+        folded_ = context.inference_only && !context.training;
         if (folded_) {
             Tensor<T>& bottleneck = this->reuse(folded_output_, this->batch_shape(x.dim(0), conv1_->output_shape()));
             bn1_->fold_into(conv1_->kernel(), conv1_->bias(), this->reuse(folded_kernel_, conv1_->kernel().shape()),
                             this->reuse(folded_bias_, Shape{conv1_->output_shape()[2]}));
-            cpu::conv2d_forward(activated_[0], folded_kernel_, &folded_bias_, kBottleneckParams, bottleneck,
-                                cpu::ActivationFn::relu);
+            backend::conv2d_forward(activated_[0], folded_kernel_, &folded_bias_, kBottleneckParams, bottleneck,
+                                    cpu::ActivationFn::relu);
             activated_[1] = bottleneck;
         } else {
             activated_[1] = bn1_->forward(conv1_->forward(activated_[0], context), context);

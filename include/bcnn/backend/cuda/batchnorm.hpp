@@ -9,7 +9,9 @@
 // x, y, dy and dx may be channel slices of wider buffers, y may be x and dx
 // may be dy; gamma, beta and the statistics (C) must be contiguous. Results
 // agree with the CPU kernels up to rounding (cuDNN sums in its own order and
-// precision), not bit for bit. Call through bcnn::backend (backend/batchnorm.hpp).
+// precision), not bit for bit. fold_batchnorm is our own kernel with
+// cpu::fold_batchnorm's arithmetic (kernels/cpu/batchnorm_folding.hpp).
+// Call through bcnn::backend (backend/batchnorm.hpp).
 
 #include "bcnn/core/tensor.hpp"
 
@@ -58,6 +60,19 @@ void batchnorm_backward_inference(const Tensor<double>& x, const Tensor<double>&
                                   const Tensor<double>& moving_mean, const Tensor<double>& moving_variance,
                                   double epsilon, const Tensor<double>& dy, Tensor<double>* dx,
                                   Tensor<double>* d_gamma, Tensor<double>* d_beta);
+
+// Inference-time folding of a BatchNorm into the convolution or dense layer
+// before it, cpu::fold_batchnorm on the device: weights (..., K), bias (K) or
+// nullptr, gamma, beta, moving_mean, moving_variance (K), epsilon > 0
+// -> folded_weights (same shape as weights), folded_bias (K). All contiguous.
+void fold_batchnorm(const Tensor<float>& weights, const Tensor<float>* bias, const Tensor<float>& gamma,
+                    const Tensor<float>& beta, const Tensor<float>& moving_mean,
+                    const Tensor<float>& moving_variance, double epsilon, Tensor<float>& folded_weights,
+                    Tensor<float>& folded_bias);
+void fold_batchnorm(const Tensor<double>& weights, const Tensor<double>* bias, const Tensor<double>& gamma,
+                    const Tensor<double>& beta, const Tensor<double>& moving_mean,
+                    const Tensor<double>& moving_variance, double epsilon, Tensor<double>& folded_weights,
+                    Tensor<double>& folded_bias);
 
 }  // namespace cuda
 }  // namespace bcnn

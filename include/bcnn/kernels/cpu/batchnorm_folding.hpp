@@ -29,7 +29,7 @@ void fold_batchnorm(const Tensor<T>& weights, OptionalInput<T> bias, const Tenso
     if (bias) detail::require_channel_vector(*bias, channels, op, "bias");
     detail::require_shape(folded_weights, weights.shape(), op, "folded weights");
     detail::require_contiguous(folded_weights, op, "folded weights");
-    detail::require_shape(folded_bias, Shape{channels}, op, "folded bias");
+    detail::require_channel_vector(folded_bias, channels, op, "folded bias");
     const T* w = weights.data();
     T* folded = folded_weights.data();
     for (Index i = 0; i < weights.numel(); ++i) folded[i] = static_cast<T>(w[i] * affine.scale[i % channels]);
