@@ -1,6 +1,9 @@
 // cuDNN convolutions (bcnn::cuda) on the conv2d shapes of layer_shapes.hpp:
-// rows cuda/conv2d/<pass>/<shape>, pairing with bcnn/conv2d/<pass>/<shape>
-// and onednn/conv2d/<pass>/<shape>. Built only with the CUDA backend.
+// rows cuda/conv2d/<pass>/<shape> (float), and cuda_bf16/conv2d/<pass>/<shape>
+// (the same float tensors under cuda::ComputePrecisionScope(Precision::bf16):
+// converted to bf16, tensor cores, converted back; the conversions are timed
+// too), pairing with bcnn/conv2d/<pass>/<shape> and onednn/conv2d/<pass>/<shape>.
+// Built only with the CUDA backend.
 //
 // Each row copies its shape's ConvWorkload inputs (the same values as the CPU
 // rows) to the GPU, runs the pass once untimed (cuDNN's algorithm search
@@ -9,7 +12,8 @@
 // above kMaxRelativeError the row is skipped with an error), then times the
 // pass with CUDA events (manual time: device time per call, including any
 // idle gaps while the host launches). Float with TF32 off (the library's
-// default), so results match the CPU's to float rounding.
+// default), so results match the CPU's to float rounding; bf16 rows within
+// bf16's limit (tests/cuda/test_mixed_precision.cpp: 8 * 2^-8).
 // Counters as in layer_shapes.hpp: GFLOPs and images_per_s, rates over the
 // device time (computed here, so they do not depend on which clock Google
 // Benchmark divides rate counters by).
@@ -23,9 +27,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include <bcnn/backend/cuda/conv2d.hpp>
 #include <bcnn/backend/cuda/device.hpp>
+#include <bcnn/backend/cuda/precision.hpp>
 #include <bcnn/backend/cuda/timer.hpp>
 #include <bcnn/backend/transfer.hpp>
 
@@ -35,7 +41,10 @@ namespace {
 
 using namespace bcnn_bench;
 
-constexpr double kMaxRelativeError = 1e-4;
+// The most a row may differ from bcnn's CPU kernel (max |cuda - bcnn| / max |bcnn|).
+double max_relative_error(bcnn::Precision precision) {
+    return precision == bcnn::Precision::bf16 ? 8 * std::ldexp(1.0, -8) : 1e-4;
+}
 
 // "" when a usable device is present, else why not (checked once).
 const std::string& no_device_reason() {
@@ -103,18 +112,20 @@ struct CudaConvWorkload {
     }
 };
 
-void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double flops_per_call) {
+void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double flops_per_call,
+             bcnn::Precision precision) {
     if (!no_device_reason().empty()) {
         state.SkipWithError(("not run: no CUDA device (" + no_device_reason() + ")").c_str());
         return;
     }
     std::string error;
     try {
+        const bcnn::cuda::ComputePrecisionScope scope(precision);
         CudaConvWorkload workload(shape);
         workload.run(pass);  // untimed: algorithm search, scratch buffers
         const double error_vs_bcnn = workload.check(pass);
         state.counters["rel_err_vs_bcnn"] = error_vs_bcnn;
-        if (!(error_vs_bcnn <= kMaxRelativeError)) {
+        if (!(error_vs_bcnn <= max_relative_error(precision))) {
             error = "cuda differs from bcnn's cpu kernel: relative error " + std::to_string(error_vs_bcnn);
         } else {
             bcnn::cuda::DeviceTimer timer;
@@ -138,15 +149,19 @@ void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double 
 }
 
 bool register_cuda_rows() {
-    for (const ConvShape& s : conv_shapes())
-        for (Pass p : kAllPasses) {
-            const double flops = s.flops_per_pass() * pass_multiple(p);
-            benchmark::RegisterBenchmark(row_name("cuda", "conv2d", pass_name(p), s.name()).c_str(),
-                                         [=](benchmark::State& state) { run_row(state, s, p, flops); })
-                ->Unit(benchmark::kMillisecond)
-                ->UseManualTime()
-                ->MinTime(kLayerMinTime);
-        }
+    for (const auto& [engine, precision] :
+         {std::pair{"cuda", bcnn::Precision::fp32}, std::pair{"cuda_bf16", bcnn::Precision::bf16}})
+        for (const ConvShape& s : conv_shapes())
+            for (Pass p : kAllPasses) {
+                const double flops = s.flops_per_pass() * pass_multiple(p);
+                const bcnn::Precision row_precision = precision;
+                benchmark::RegisterBenchmark(
+                    row_name(engine, "conv2d", pass_name(p), s.name()).c_str(),
+                    [=](benchmark::State& state) { run_row(state, s, p, flops, row_precision); })
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseManualTime()
+                    ->MinTime(kLayerMinTime);
+            }
     return true;
 }
 

@@ -11,9 +11,9 @@ run was skipped (error_occurred / skipped, e.g. CUDA without a GPU) shows
 Sections:
   header          date, machine (CPU model, logical cores, AVX2 / AVX-512F from
                   /proc/cpuinfo), threads, git commit, TensorFlow's oneDNN setting
-  per-layer rows  benchmarks named ENGINE/OP/PASS/SHAPE (engines bcnn, onednn, cuda):
-                  bcnn images/s and GFLOP/s, oneDNN images/s, bcnn/oneDNN, oneDNN's
-                  kernel (its row's label), CUDA
+  per-layer rows  benchmarks named ENGINE/OP/PASS/SHAPE (engines bcnn, onednn, cuda,
+                  cuda_bf16): bcnn images/s and GFLOP/s, oneDNN images/s, bcnn/oneDNN,
+                  oneDNN's kernel (its row's label), CUDA, CUDA in bf16
   GEMM rows       BM_gemm_float/ARGS: GFLOP/s, % of BM_fma_peak's GFLOP/s,
                   BM_gemm_eigen_float/ARGS's GFLOP/s and bcnn/Eigen
   whole networks  BM_<network> and keras_peer's <network>: images/s, peak RSS, bcnn/Keras
@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 
-ENGINES = ("bcnn", "onednn", "cuda")
+ENGINES = ("bcnn", "onednn", "cuda", "cuda_bf16")
 IMAGES_COUNTERS = ("images_per_s", "images/s")
 GFLOP_COUNTERS = ("GFLOPs", "GFLOP/s", "GFLOP")
 RSS_COUNTER = "peak_rss_MB"
@@ -179,16 +179,16 @@ def layer_section(results, used):
         return []
     rows = []
     for (op, pass_, shape), engines in layers.items():
-        bcnn, onednn, cuda = (engines.get(engine) for engine in ENGINES)
+        bcnn, onednn, cuda, cuda_bf16 = (engines.get(engine) for engine in ENGINES)
         rows.append([op, pass_, shape, cell(bcnn, IMAGES_COUNTERS), cell(bcnn, GFLOP_COUNTERS),
                      cell(onednn, IMAGES_COUNTERS), ratio(value(bcnn, IMAGES_COUNTERS), value(onednn, IMAGES_COUNTERS)),
                      (onednn.label if onednn is not None and onednn.label else "—").replace("|", "\\|"),
-                     cell(cuda, IMAGES_COUNTERS)])
+                     cell(cuda, IMAGES_COUNTERS), cell(cuda_bf16, IMAGES_COUNTERS)])
     return ["## Layers", "",
             "Images/s (and GFLOP/s) of one layer pass on a batch of 32; bcnn/oneDNN above 1: bcnn is faster; "
             "oneDNN kernel: the implementation oneDNN chose (its row's label).", ""] + markdown(
         ["op", "pass", "shape", "bcnn images/s", "bcnn GFLOP/s", "oneDNN images/s", "bcnn/oneDNN", "oneDNN kernel",
-         "CUDA images/s"],
+         "CUDA images/s", "CUDA bf16 images/s"],
         rows) + [""]
 
 

@@ -39,8 +39,9 @@ void conv2d_forward_on_device(const Tensor<T>& x, const Tensor<T>& weights, cons
     }
     detail::require_shape(y, d.output_shape(), op, "output");
     if (d.pixels() == 0) return;
-    detail::Convolution<T> conv(d, 1, x, weights, params, op);
-    detail::convolution_forward(conv, x, weights, bias, y);
+    detail::run_convolution(d, 1, x, weights, params, op, [&](detail::Convolution<T>& conv) {
+        detail::convolution_forward(conv, x, weights, bias, y);
+    });
 }
 
 // x (N, H, W, C), weights (KH, KW, C, K), dy (N, OH, OW, K)
@@ -64,8 +65,9 @@ void conv2d_backward_on_device(const Tensor<T>& x, const Tensor<T>& weights, con
         detail::zero_parameter_gradients(d_weights, d_bias, op);
         return;
     }
-    detail::Convolution<T> conv(d, 1, x, weights, params, op);
-    detail::convolution_backward(conv, x, weights, dy, dx, d_weights, d_bias);
+    detail::run_convolution(d, 1, x, weights, params, op, [&](detail::Convolution<T>& conv) {
+        detail::convolution_backward(conv, x, weights, dy, dx, d_weights, d_bias);
+    });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "conv_algorithms.hpp"
 
 #include <sstream>
+#include <string>
 
 namespace bcnn {
 namespace cuda {
@@ -15,10 +16,11 @@ bool uses_tensor_cores(cudnnMathType_t math) {
 }
 
 // The math type Find runs the algorithms with: FMA only where TF32 is banned
-// (cuDNN's default math lets float use TF32 on Ampere and later).
+// (cuDNN's default math lets float use TF32 on Ampere and later); tensor core
+// math for bf16/fp16 data, which cuDNN puts on tensor cores only when asked.
 void set_search_math(const ConvProblem& p) {
-    BCNN_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv.get(), p.no_tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
-                    p.where);
+    const cudnnMathType_t math = p.no_tf32 ? CUDNN_FMA_MATH : p.tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
+    BCNN_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv.get(), math), p.where);
 }
 
 // The fastest successful result (Find sorts them by time), skipping tensor
@@ -40,11 +42,21 @@ ConvAlgorithm fastest(const Perf* results, int count, const ConvProblem& p, cons
     message << p.where << ": cuDNN has no " << pass << " algorithm for this problem within a workspace of "
             << (kMaxConvWorkspaceBytes >> 20) << " MiB" << (p.no_tf32 ? " without TF32" : "") << " (tried "
             << (count ? tried.str() : std::string("none")) << ")";
-    throw Error(message.str());
+    throw NoConvAlgorithm(message.str());
+}
+
+const char* pass_name(ConvPass pass) {
+    switch (pass) {
+        case ConvPass::forward: return "forward";
+        case ConvPass::backward_data: return "backward-data";
+        case ConvPass::backward_filter: return "backward-filter";
+    }
+    return "unknown";
 }
 
 // The cached algorithm of `pass`, or the one `search` finds, stored; then the
-// descriptor's math type set to it.
+// descriptor's math type set to it. A search that finds none is stored too
+// (kNoAlgorithm), and later calls throw NoConvAlgorithm without searching.
 template <typename Search>
 ConvAlgorithm cached_or_found(const ConvProblem& p, ConvPass pass, Search search) {
     ConvKey key = p.key;
@@ -53,9 +65,19 @@ ConvAlgorithm cached_or_found(const ConvProblem& p, ConvPass pass, Search search
     auto found = cache.find(key);
     if (found == cache.end()) {
         set_search_math(p);
-        found = cache.emplace(key, search(p.context.scratch(Scratch::workspace, kMaxConvWorkspaceBytes, p.where)))
-                    .first;
+        ConvAlgorithm chosen;
+        try {
+            chosen = search(p.context.scratch(Scratch::workspace, kMaxConvWorkspaceBytes, p.where));
+        } catch (const NoConvAlgorithm&) {
+            chosen.algo = kNoAlgorithm;
+            cache.emplace(key, chosen);
+            throw;
+        }
+        found = cache.emplace(key, chosen).first;
     }
+    if (found->second.algo == kNoAlgorithm)
+        throw NoConvAlgorithm(p.where + ": cuDNN has no " + pass_name(pass) +
+                              " algorithm for this problem (an earlier search found none)");
     BCNN_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv.get(), found->second.math), p.where);
     return found->second;
 }
@@ -70,7 +92,7 @@ ConvAlgorithm forward_algorithm(const ConvProblem& p, const void* x, const void*
                             p.context.handle(), p.x.get(), x, p.w.get(), w, p.conv.get(), p.y.get(), y,
                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results, workspace, kMaxConvWorkspaceBytes),
                         p.where);
-        return fastest(results, count, p, "forward");
+        return fastest(results, count, p, pass_name(ConvPass::forward));
     });
 }
 
@@ -82,7 +104,7 @@ ConvAlgorithm backward_data_algorithm(const ConvProblem& p, const void* w, const
                             p.context.handle(), p.w.get(), w, p.y.get(), dy, p.conv.get(), p.x.get(), dx,
                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results, workspace, kMaxConvWorkspaceBytes),
                         p.where);
-        return fastest(results, count, p, "backward-data");
+        return fastest(results, count, p, pass_name(ConvPass::backward_data));
     });
 }
 
@@ -95,7 +117,7 @@ ConvAlgorithm backward_filter_algorithm(const ConvProblem& p, const void* x, con
                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, results, workspace,
                             kMaxConvWorkspaceBytes),
                         p.where);
-        return fastest(results, count, p, "backward-filter");
+        return fastest(results, count, p, pass_name(ConvPass::backward_filter));
     });
 }
 

@@ -18,6 +18,13 @@ namespace bcnn {
 namespace cuda {
 namespace detail {
 
+// cuDNN has no algorithm for a problem within the workspace limit. The cache
+// remembers it (ConvAlgorithm::algo = kNoAlgorithm): later calls throw at once.
+struct NoConvAlgorithm : Error {
+    using Error::Error;
+};
+constexpr int kNoAlgorithm = -1;
+
 // The most workspace any convolution algorithm may use.
 constexpr std::size_t kMaxConvWorkspaceBytes = std::size_t(256) << 20;
 
@@ -25,7 +32,8 @@ constexpr std::size_t kMaxConvWorkspaceBytes = std::size_t(256) << 20;
 enum class ConvPass : long long { forward, backward_data, backward_filter };
 
 // One convolution as cuDNN sees it. key[0] is filled in by each function
-// below. no_tf32: a float problem that must not use TF32 tensor cores.
+// below. no_tf32: a float problem that must not use TF32 tensor cores;
+// tensor_ops: a bf16/fp16 problem, searched with tensor core math.
 struct ConvProblem {
     CudnnContext& context;
     const TensorDescriptor& x;
@@ -34,6 +42,7 @@ struct ConvProblem {
     const TensorDescriptor& y;
     ConvKey key;
     bool no_tf32;
+    bool tensor_ops;
     std::string where;
 };
 

@@ -1,14 +1,17 @@
 #pragma once
 // Internal to bcnn_cuda: owning wrappers of cuDNN's tensor, filter,
-// convolution and pooling descriptors, and the cuDNN data type of float and double.
+// convolution and pooling descriptors (of the layouts in tensor_layout.hpp),
+// and the cuDNN data type of float and double.
 // cuDNN takes extents and strides as int: larger values are refused with an
 // error naming `where` (the op and its shapes).
 
 #include <climits>
 #include <string>
 
+#include "bcnn/backend/precision.hpp"
 #include "bcnn/core/shape.hpp"
 #include "check_libraries.hpp"
+#include "tensor_layout.hpp"
 
 namespace bcnn {
 namespace cuda {
@@ -21,35 +24,15 @@ inline cudnnDataType_t cudnn_data_type<float>() { return CUDNN_DATA_FLOAT; }
 template <>
 inline cudnnDataType_t cudnn_data_type<double>() { return CUDNN_DATA_DOUBLE; }
 
+// The cuDNN type of a mixed-precision setting's 16-bit data (bf16 or fp16).
+inline cudnnDataType_t cudnn_half_type(Precision half) {
+    return half == Precision::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+}
+
 inline int to_int(Index value, const std::string& where) {
     BCNN_CHECK(value >= 0 && value <= INT_MAX,
                where << ": extent or stride " << value << " exceeds cuDNN's int range");
     return static_cast<int>(value);
-}
-
-// An NHWC tensor (N, H, W, C) as cuDNN sees it: dims and element strides.
-struct TensorLayout {
-    Index n, h, w, c;
-    Index n_stride, h_stride, w_stride, c_stride;
-};
-
-// Packed NHWC: pixel rows of c elements, one after the other.
-inline TensorLayout packed_nhwc(Index n, Index h, Index w, Index c) {
-    return TensorLayout{n, h, w, c, h * w * c, w * c, c, 1};
-}
-
-// (n, h, w, c) whose pixel rows lie `pixel_stride` elements apart and whose
-// images are `image_h` x `image_w` pixels: a channel slice of a wider buffer
-// (pixel_stride > c) or the top-left part of a padded image (image_h > h).
-inline TensorLayout strided_nhwc(Index n, Index h, Index w, Index c, Index image_h, Index image_w,
-                                 Index pixel_stride) {
-    return TensorLayout{n, h, w, c, image_h * image_w * pixel_stride, image_w * pixel_stride, pixel_stride, 1};
-}
-
-inline bool is_packed_nhwc(const TensorLayout& l) {
-    const TensorLayout packed = packed_nhwc(l.n, l.h, l.w, l.c);
-    return l.n_stride == packed.n_stride && l.h_stride == packed.h_stride && l.w_stride == packed.w_stride &&
-           l.c_stride == packed.c_stride;
 }
 
 // Packed layouts are declared CUDNN_TENSOR_NHWC; others by their strides.

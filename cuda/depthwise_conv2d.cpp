@@ -49,8 +49,8 @@ void depthwise_forward_on_device(const Tensor<T>& x, const Tensor<T>& weights, c
     }
     detail::require_shape(y, d.output_shape(), op, "output");
     if (y.numel() == 0) return;
-    detail::Convolution<T> conv(as_grouped(d, params), d.channels, x, weights, params, op);
-    detail::convolution_forward(conv, x, weights, bias, y);
+    detail::run_convolution(as_grouped(d, params), d.channels, x, weights, params, op,
+                            [&](detail::Convolution<T>& conv) { detail::convolution_forward(conv, x, weights, bias, y); });
 }
 
 // x, weights, dy (N, OH, OW, C*M)  ->  dx, d_weights, d_bias, each optional
@@ -73,8 +73,10 @@ void depthwise_backward_on_device(const Tensor<T>& x, const Tensor<T>& weights, 
         detail::zero_parameter_gradients(d_weights, d_bias, op);
         return;
     }
-    detail::Convolution<T> conv(as_grouped(d, params), d.channels, x, weights, params, op);
-    detail::convolution_backward(conv, x, weights, dy, dx, d_weights, d_bias);
+    detail::run_convolution(as_grouped(d, params), d.channels, x, weights, params, op,
+                            [&](detail::Convolution<T>& conv) {
+                                detail::convolution_backward(conv, x, weights, dy, dx, d_weights, d_bias);
+                            });
 }
 
 }  // namespace

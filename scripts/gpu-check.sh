@@ -4,14 +4,15 @@
 # tests and bcnn_bench (build/gpu, Release, -march from BCNN_MARCH, default
 # x86-64-v3 so a build made elsewhere runs there too), runs every CUDA op
 # against its CPU op with BCNN_REQUIRE_CUDA=1 (no GPU is then a failure, not
-# a skip), runs the convolution benchmarks on the GPU next to the CPU rows of
-# the same shapes, and prints the table (bench/make_table.py).
+# a skip; bf16/fp16 mixed precision included), runs the convolution
+# benchmarks on the GPU (float and bf16 rows) next to the CPU rows of the
+# same shapes, and prints the table (bench/make_table.py).
 #
 #   scripts/gpu-check.sh [--no-build] [--filter REGEX] [--threads N]
 #
 #   --no-build      use the binaries already in build/gpu (built on another
 #                   machine of the same architecture and carried over)
-#   --filter REGEX  bcnn_bench rows (default: every conv2d row, CUDA and CPU)
+#   --filter REGEX  bcnn_bench rows (default: every conv2d row, CUDA, CUDA bf16 and CPU)
 #   --threads N     CPU threads of the CPU rows (default: all cores)
 #
 # cuDNN is found in /usr/local/cuda, under CUDNN_ROOT, or in pip's
@@ -21,7 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=build/gpu
 build=1
-filter='^(cuda|bcnn)/conv2d/'
+filter='^(cuda|cuda_bf16|bcnn)/conv2d/'
 threads=$(nproc)
 usage="usage: scripts/gpu-check.sh [--no-build] [--filter REGEX] [--threads N]"
 while (($#)); do

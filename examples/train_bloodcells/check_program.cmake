@@ -3,7 +3,9 @@
 # 1. --help exits 0 with the usage text; a bad option value exits 2 naming it;
 #    a --limit too small to fill the validation part exits 1 saying so;
 #    --device cuda where it cannot run (a build without bcnn::cuda, or no
-#    usable GPU) exits 1 saying why, before loading any image.
+#    usable GPU) exits 1 saying why, before loading any image; --precision
+#    bf16/fp16 without --device cuda exits 2 saying it needs it, and an fp16
+#    run on the GPU reports its precision and loss scaling.
 # 2. A one-epoch run on a few real images (32x32) writes every file of RUN/;
 #    with --warmup-epochs and --recalibrate-bn the report says so and gives
 #    each test's scores before and after the BatchNorm re-estimation.
@@ -65,6 +67,24 @@ if(NOT cuda_status EQUAL 0)  # 0 on a machine with a GPU and a CUDA build
   endif()
 endif()
 
+run(bad_precision 2 --precision fp8)
+expect_contains(bad_precision "--precision expects fp32, bf16 or fp16, got 'fp8'")
+run(precision_on_cpu 2 --precision bf16)
+expect_contains(precision_on_cpu "--precision bf16 needs --device cuda")
+expect_contains(help "--precision P")
+# fp16 mixed precision (with loss scaling) on the GPU: trains where it can, else the device error as above.
+execute_process(COMMAND "${PROGRAM}" --device cuda --precision fp16 --data "${DATA}" --limit 6 ${quick}
+                        --out "${WORK_DIR}/cuda_fp16"
+                RESULT_VARIABLE fp16_status OUTPUT_VARIABLE fp16_out ERROR_VARIABLE fp16_err)
+set(cuda_fp16_output "${fp16_out}${fp16_err}")
+if(fp16_status EQUAL 0)
+  file(READ "${WORK_DIR}/cuda_fp16/report.md" cuda_fp16_report_output)
+  expect_contains(cuda_fp16_report "Precision: fp16 mixed precision")
+  expect_contains(cuda_fp16_report "Loss scaling: final scale")
+else()
+  expect_contains(cuda_fp16 "train_bloodcells: error: --device cuda: ")
+endif()
+
 # 2. A short run on the real images: every output file is written.
 run(smoke 0 --data "${DATA}" --limit 6 ${quick} --warmup-epochs 0.5 --recalibrate-bn --out "${WORK_DIR}/smoke")
 foreach(file best.safetensors recalibrated.safetensors history.csv report.md curves.png confusion.png
@@ -75,7 +95,7 @@ foreach(file best.safetensors recalibrated.safetensors history.csv report.md cur
 endforeach()
 file(READ "${WORK_DIR}/smoke/report.md" report)
 foreach(text "## Test results" "### TEST_SIMPLE" "--limit 6" "macro avg" "linear warm-up over 0.50 epochs"
-             "re-estimated over" "- As trained: accuracy")
+             "re-estimated over" "- As trained: accuracy" "Precision: fp32")
   string(FIND "${report}" "${text}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "smoke: report.md does not contain '${text}':\n${report}")

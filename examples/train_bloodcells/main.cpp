@@ -98,6 +98,7 @@ int run(const Options& options) {
     if (options.threads > 0) bcnn::set_num_threads(options.threads);
     require_device(options);
     const bcnn::Device device = chosen_device(options);
+    const ComputePrecision precision(options);  // the whole run: features, training, evaluation
     std::filesystem::create_directories(options.out);
     // The model first: a --weights file that does not fit fails before the images load.
     bcnn::Rng rng(options.seed);  // drives initialisation, then dropout
@@ -113,6 +114,7 @@ int run(const Options& options) {
     record.data = &data;
     record.model_notes = choice.notes;
     record.model_notes.push_back("Device: " + device_description(options));
+    record.model_notes.push_back("Precision: " + ComputePrecision::describe(options));
     record.warning = choice.warning;
     record.model_summary = model.summary();
     std::cout << record.model_summary << std::flush;
@@ -165,8 +167,13 @@ int run(const Options& options) {
     bcnn::train::LearningRateWarmup<float> warmup(options.learning_rate, std::max<std::int64_t>(warmup_steps, 1));
     if (warmup_steps > 0) callbacks.insert(callbacks.begin(), &warmup);
     const double train_start = bcnn::steady_seconds();
+    fit.loss_scaler = precision.loss_scaler();
     record.history = bcnn::train::fit(state, train_loader, &validation_loader, fit, callbacks);
     record.train_seconds = bcnn::steady_seconds() - train_start;
+    if (const bcnn::train::LossScaler* scaler = precision.loss_scaler())
+        record.model_notes.push_back("Loss scaling: final scale " + bcnn::io::format_number(scaler->scale()) + ", " +
+                                     std::to_string(scaler->skipped_steps()) +
+                                     " steps skipped for overflowing fp16 gradients");
     bcnn::report::plot_training_curves(options.out + "/curves.png", epoch_records(record.history));
 
     if (options.recalibrate_bn) {

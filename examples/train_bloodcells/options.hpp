@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <bcnn/backend/precision.hpp>
+
 namespace bloodcells {
 
 struct UsageError : std::runtime_error {
@@ -46,6 +48,7 @@ struct Options {
     int image_size = 150;
     int threads = 0;            // 0: all cores
     bool cuda = false;          // --device cuda: train and score on the GPU
+    bcnn::Precision precision = bcnn::Precision::fp32;  // --precision: the GPU's convolutions and dense layers
     int limit_per_class = 0;    // 0: every image; else N of each class in each folder, evenly spaced
     bool augment = false;
     bool recalibrate_bn = false;  // re-estimate BatchNorm statistics after training (not Keras)
@@ -86,6 +89,9 @@ inline const char* usage() {
            "  --threads N         CPU threads                                        [all cores]\n"
            "  --device D          cpu, or cuda: train, score and compute the frozen backbone's features on\n"
            "                      the GPU (needs bcnn built with its CUDA backend and a usable GPU) [cpu]\n"
+           "  --precision P       fp32, or mixed precision on the GPU's tensor cores (needs --device cuda):\n"
+           "                      bf16 or fp16 convolutions and dense layers with float accumulation and\n"
+           "                      float master weights; fp16 adds dynamic loss scaling       [fp32]\n"
            "  --strict            stop at the first unreadable image instead of skipping it\n"
            "  --help              this text\n";
 }
@@ -197,6 +203,13 @@ inline bool parse_options(int argc, char** argv, Options& options) {
             if (d == "cpu") options.cuda = false;
             else if (d == "cuda") options.cuda = true;
             else throw UsageError("--device expects cpu or cuda, got '" + d + "'");
+        } else if (flag == "--precision") {
+            const std::string p = value();
+            try {
+                options.precision = bcnn::parse_precision(p);
+            } catch (const bcnn::Error&) {
+                throw UsageError("--precision expects fp32, bf16 or fp16, got '" + p + "'");
+            }
         } else if (flag == "--strict") {
             options.strict = true;
         } else {
@@ -204,6 +217,10 @@ inline bool parse_options(int argc, char** argv, Options& options) {
         }
     }
     detail::check_model_options(options);
+    if (options.precision != bcnn::Precision::fp32 && !options.cuda)
+        throw UsageError(std::string("--precision ") + bcnn::precision_name(options.precision) +
+                         " needs --device cuda: mixed precision runs on the GPU's tensor cores; the CPU trains in "
+                         "fp32 only");
     if (!out_given) options.out = "runs/" + options.model;
     return true;
 }

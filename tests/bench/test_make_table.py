@@ -53,6 +53,7 @@ BENCHMARKS = (
         "onednn/conv2d/fwd/c3x3_16_16_150/min_time:0.200/real_time", {"GFLOPs": 100.0, "images_per_s": 400.0},
         {"GFLOPs": 2.0, "images_per_s": 2.0})]
     + [skipped("cuda/conv2d/fwd/c3x3_16_16_150/real_time", "not run: no CUDA device")]
+    + [skipped("cuda_bf16/conv2d/fwd/c3x3_16_16_150/real_time", "not run: no CUDA device (bf16)")]
     # A layer without its oneDNN pair; repetitions without aggregates (median of 3 runs: 30).
     + [iteration("bcnn/maxpool/bwd/p2_16_150/real_time", i, images_per_s=rate, GFLOPs=rate / 10)
        for i, rate in enumerate((10.0, 30.0, 99.0))]
@@ -114,11 +115,12 @@ class MakeTableTest(unittest.TestCase):
 
     def test_layer_row_uses_medians_and_pairs_onednn(self):
         self.assertEqual(self.row("conv2d"), ["conv2d", "fwd", "c3x3_16_16_150", "200", "50.0", "400", "0.50×",
-                                              "fwd=jit:avx2", "not run: no CUDA device"])
+                                              "fwd=jit:avx2", "not run: no CUDA device",
+                                              "not run: no CUDA device (bf16)"])
 
     def test_layer_row_without_onednn_pair_takes_median_of_runs(self):
         self.assertEqual(self.row("maxpool"), ["maxpool", "bwd", "p2_16_150", "30.0", "3.00", "not run", "—", "—",
-                                               "not run: no GPU \\| driver"])
+                                               "not run: no GPU \\| driver", "not run"])
 
     def test_gemm_row_against_fma_peak_and_eigen(self):
         self.assertEqual(self.row("256×256×256"), ["256×256×256", "40.0", "50%", "20.0", "2.00×"])

@@ -3,6 +3,8 @@
 // device tensors the cuda:: ops.
 //   copy(source, destination):  destination = source (same shape; either may be a channel slice)
 //   add_inplace(y, x):          y += x (same shape; either may be a channel slice)
+//   scale_inplace(y, alpha):    y *= alpha
+//   all_finite(x):              no element is inf or NaN (on cuda: waits for the queued work)
 // Both tensors of a call must be on one device.
 
 #include "bcnn/backend/concat.hpp"
@@ -40,6 +42,33 @@ void add_inplace(Tensor<T>& y, const Tensor<T>& x) {
     }
 #ifdef BCNN_WITH_CUDA
     cuda::add_inplace(y, x);
+#else
+    detail::throw_no_cuda_backend(op);
+#endif
+}
+
+// y (any shape) *= alpha
+template <typename T>
+void scale_inplace(Tensor<T>& y, typename bcnn::detail::NonDeduced<T>::type alpha) {
+    const char* op = "scale_inplace";
+    if (detail::common_device<T>(op, {{"tensor", y}}) == Device::cpu) {
+        cpu::scale_inplace(y, alpha);
+        return;
+    }
+#ifdef BCNN_WITH_CUDA
+    cuda::scale_inplace(y, alpha);
+#else
+    detail::throw_no_cuda_backend(op);
+#endif
+}
+
+// x (any shape) -> whether every element is finite
+template <typename T>
+bool all_finite(const Tensor<T>& x) {
+    const char* op = "all_finite";
+    if (detail::common_device<T>(op, {{"tensor", x}}) == Device::cpu) return cpu::all_finite(x);
+#ifdef BCNN_WITH_CUDA
+    return cuda::all_finite(x);
 #else
     detail::throw_no_cuda_backend(op);
 #endif

@@ -29,6 +29,7 @@ struct FitOptions {
     int classes = 4;
     std::ostream* progress = nullptr;   // where the progress bar goes; nullptr: silent
     bool progress_terminal = false;     // redraw one line (true) or print plain lines
+    LossScaler* loss_scaler = nullptr;  // fp16 mixed precision: dynamic loss scaling (loss_scaler.hpp)
 };
 
 // What fit() returns: the logs of every epoch run, in order.
@@ -52,7 +53,7 @@ namespace detail {
 // One epoch of training; returns the epoch's mean loss and accuracy.
 inline Logs train_epoch(TrainingState<float>& state, data::BatchLoader& loader, const FitOptions& options, int epoch,
                         const std::vector<Callback<float>*>& callbacks) {
-    TrainStep step(state);
+    TrainStep step(state, options.loss_scaler);
     double loss_sum = 0;
     Index samples = 0, correct = 0, batches = 0;
     std::unique_ptr<ProgressBar> bar;

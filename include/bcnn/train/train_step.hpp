@@ -8,14 +8,22 @@
 //   images (B, model input shape...), labels (B) -> the batch's mean loss and
 //   predictions, from the weights before the update
 // A non-finite loss or logit throws TrainingDiverged before any update.
+// With a LossScaler (fp16 mixed precision), the loss gradient is multiplied
+// by its scale before backward and the parameter gradients are checked and
+// unscaled before the update; a step whose gradients overflowed updates
+// nothing (parameters and optimiser state untouched; BatchNorm's moving
+// statistics have moved in the forward pass, as in PyTorch) and skipped()
+// says so.
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "bcnn/backend/elementwise.hpp"
 #include "bcnn/kernels/cpu/softmax_cross_entropy.hpp"
 #include "bcnn/train/callback.hpp"
 #include "bcnn/train/evaluate.hpp"
+#include "bcnn/train/loss_scaler.hpp"
 
 namespace bcnn {
 namespace train {
@@ -27,9 +35,13 @@ struct TrainingDiverged : Error {
 
 class TrainStep {
 public:
-    // state.model must be built; `state` must outlive the step.
-    explicit TrainStep(TrainingState<float>& state)
-        : state_(state), parameters_(state.model.named_parameters()) {}
+    // state.model must be built; `state` (and `loss_scaler`, nullptr: no
+    // loss scaling) must outlive the step.
+    explicit TrainStep(TrainingState<float>& state, LossScaler* loss_scaler = nullptr)
+        : state_(state), loss_scaler_(loss_scaler), parameters_(state.model.named_parameters()) {}
+
+    // Whether the last call skipped its update (non-finite scaled gradients).
+    bool skipped() const { return skipped_; }
 
     BatchResult operator()(const Tensor<float>& images, const Tensor<std::int32_t>& labels) {
         nn::Module<float>& model = state_.model;
@@ -44,14 +56,18 @@ public:
         if (!d_logits_.defined() || d_logits_.shape() != logits.shape())
             d_logits_ = Tensor<float>::uninitialized(logits.shape());
         cpu::softmax_cross_entropy_backward(probabilities_, labels, d_logits_);
+        if (loss_scaler_) backend::scale_inplace(d_logits_, static_cast<float>(loss_scaler_->scale()));
         model.backward(d_logits_, false);
-        state_.optimizer.step(parameters_);
+        skipped_ = loss_scaler_ && !loss_scaler_->unscale(parameters_);
+        if (!skipped_) state_.optimizer.step(parameters_);
         return scored;
     }
 
 private:
     TrainingState<float>& state_;
+    LossScaler* loss_scaler_;
     std::vector<nn::NamedParameter<float>> parameters_;
+    bool skipped_ = false;
     Tensor<float> probabilities_, d_logits_;  // (B, classes)
 };
 

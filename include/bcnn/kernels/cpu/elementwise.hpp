@@ -4,6 +4,7 @@
 //   add(a, b, y)             y = a + b
 //   add_inplace(y, x)        y += x     (gradient accumulation into slices)
 //   scale_inplace(y, alpha)  y *= alpha
+//   all_finite(x)            no element is inf or NaN (loss scaling's overflow check)
 // An output may alias an input exactly (same data and strides), never partly.
 // detail::for_each_row is the row loop that the other elementwise kernels
 // (activation, dropout) share; detail::for_each_span the faster loop for
@@ -12,6 +13,7 @@
 // (pooling, batch norm).
 
 #include <algorithm>
+#include <cmath>
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
@@ -148,6 +150,21 @@ void scale_inplace(Tensor<T>& y, typename bcnn::detail::NonDeduced<T>::type alph
     detail::for_each_span("scale_inplace", y, [alpha](T* out, Index cols) {
         for (Index c = 0; c < cols; ++c) out[c] *= alpha;
     });
+}
+
+// True when every element of x (any shape, may be a slice) is finite. Stops at the first row with one that is not.
+template <typename T>
+bool all_finite(const Tensor<T>& x) {
+    detail::require_defined_on_cpu(x, "all_finite", "tensor");
+    if (x.numel() == 0) return true;
+    const RowMatrix<T> rows = x.as_rows("all_finite");
+    for (Index r = 0; r < rows.rows; ++r) {
+        const T* row = rows.row(r);
+        bool finite = true;
+        for (Index c = 0; c < rows.cols; ++c) finite &= std::isfinite(row[c]);
+        if (!finite) return false;
+    }
+    return true;
 }
 
 }  // namespace cpu
