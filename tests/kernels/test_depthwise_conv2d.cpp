@@ -271,13 +271,14 @@ TEST_CASE("depthwise_conv2d rejects bad inputs naming the shapes", "[kernels][de
 
 namespace {
 
-// Multiplier 1 takes the register-blocked kernels: channel groups of 4, 2
-// or 1 vectors (8 floats or 4 doubles on AVX2) plus a partial vector,
-// blocks of pixels inside the image, edge pixels with clipped columns, and
-// for stride 1 the input gradient as a flipped-kernel convolution. These
-// shapes cover channel counts around the vector widths, widths below the
-// pixel block, stride 2, 'valid' and 'same', 1x1 inputs and 3-wide and
-// other kernels.
+// Multiplier 1 takes the register-blocked kernels: 3x3 at stride 1 along
+// the width those of depthwise_3x3.hpp (see the 3x3 test below), the others
+// channel groups of 4, 2 or 1 vectors (8 floats or 4 doubles on AVX2) plus
+// a partial vector, blocks of pixels inside the image, edge pixels with
+// clipped columns, and for stride 1 the input gradient as a flipped-kernel
+// convolution. These shapes cover channel counts around the vector widths,
+// widths below the pixel block, stride 2, 'valid' and 'same', 1x1 inputs
+// and 3-wide and other kernels.
 const std::vector<Case> kBlockedCases = {
     {2, 5, 11, 1, 1, 3, 3, 1, 1, Padding::same},   {1, 6, 9, 7, 1, 3, 3, 1, 1, Padding::same},
     {2, 7, 19, 8, 1, 3, 3, 1, 1, Padding::same},   {1, 4, 3, 9, 1, 3, 3, 1, 1, Padding::same},
@@ -288,57 +289,62 @@ const std::vector<Case> kBlockedCases = {
     {1, 1, 1, 17, 1, 1, 1, 1, 1, Padding::valid},  {1, 6, 7, 9, 1, 5, 5, 1, 1, Padding::same},
     {1, 8, 9, 17, 1, 2, 4, 1, 1, Padding::same},   {1, 5, 6, 8, 1, 1, 3, 1, 2, Padding::valid},
     {1, 4, 4, 16, 1, 5, 5, 1, 1, Padding::same},   {1, 3, 5, 7, 1, 3, 3, 3, 3, Padding::same},
-    {1, 3, 4, 257, 1, 3, 3, 1, 1, Padding::same},  // 256 channels or more take the channel-innermost loops
+    {1, 3, 4, 257, 1, 3, 3, 2, 2, Padding::same},  // 256 channels or more take the channel-innermost loops
 };
+
+// Forward (with and without bias), all gradients and the bias gradient
+// alone of multiplier-1 case k against the reference loops, in double and
+// in float; the inputs are drawn from seed, seed + 1, ... (seed is advanced).
+void check_multiplier_one_against_reference(const Case& k, std::uint64_t& seed) {
+    CAPTURE(k.n, k.h, k.w, k.c, k.kh, k.kw, k.stride_h, k.stride_w, padding_name(k.padding));
+    const ConvParams params{k.stride_h, k.stride_w, k.padding};
+    const auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
+    const auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, 1}, seed++);
+    const auto b = random_tensor<double>(Shape{k.c}, seed++);
+    const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
+    const auto dy = random_tensor<double>(out_shape, seed++);
+
+    Tensor<double> y(out_shape, 99.0);
+    cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+    CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, &b, params)) < 1e-12);
+    cpu::depthwise_conv2d_forward(x, w, nullptr, params, y);
+    CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, nullptr, params)) < 1e-12);
+
+    const DepthwiseGradients ref = depthwise_reference_backward(x, w, dy, params);
+    Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
+    cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+    CHECK(testing::max_abs_diff(dx, ref.dx) < 1e-12);
+    CHECK(testing::max_abs_diff(dw, ref.dw) < 1e-11);
+    CHECK(testing::max_abs_diff(db, ref.db) < 1e-11);
+    Tensor<double> db_only(b.shape(), 5.0);  // the bias gradient alone takes its own loop
+    cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, nullptr, &db_only);
+    CHECK(testing::max_abs_diff(db_only, ref.db) < 1e-11);
+
+    // Float against the double reference: at most 25 products of magnitude <= 1
+    // per output and input gradient, a few hundred per weight gradient.
+    const Tensor<float> xf = testing::random_tensor<float>(x.shape(), seed),
+                        wf = testing::random_tensor<float>(w.shape(), seed + 1);
+    const Tensor<float> bf = testing::random_tensor<float>(b.shape(), seed + 2),
+                        dyf = testing::random_tensor<float>(out_shape, seed + 3);
+    seed += 4;
+    Tensor<float> yf(out_shape), dxf(x.shape()), dwf(w.shape()), dbf(b.shape());
+    cpu::depthwise_conv2d_forward(xf, wf, &bf, params, yf);
+    cpu::depthwise_conv2d_backward(xf, wf, dyf, params, &dxf, &dwf, &dbf);
+    const Tensor<double> bd = to_double(bf);
+    CHECK(testing::max_abs_diff(to_double(yf), depthwise_reference(to_double(xf), to_double(wf), &bd, params)) <
+          1e-5);
+    const DepthwiseGradients reff =
+        depthwise_reference_backward(to_double(xf), to_double(wf), to_double(dyf), params);
+    CHECK(testing::max_abs_diff(to_double(dxf), reff.dx) < 1e-5);
+    CHECK(testing::max_abs_diff(to_double(dwf), reff.dw) < 1e-4);
+    CHECK(testing::max_abs_diff(to_double(dbf), reff.db) < 1e-4);
+}
 
 }  // namespace
 
 TEST_CASE("depthwise_conv2d multiplier 1 matches the reference loops", "[kernels][depthwise_conv2d]") {
     std::uint64_t seed = 500;
-    for (const Case& k : kBlockedCases) {
-        CAPTURE(k.h, k.w, k.c, k.kh, k.kw, k.stride_h, k.stride_w, padding_name(k.padding));
-        const ConvParams params{k.stride_h, k.stride_w, k.padding};
-        const auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++);
-        const auto w = random_tensor<double>(Shape{k.kh, k.kw, k.c, 1}, seed++);
-        const auto b = random_tensor<double>(Shape{k.c}, seed++);
-        const Shape out_shape = cpu::depthwise_conv2d_output_shape(x.shape(), w.shape(), params);
-        const auto dy = random_tensor<double>(out_shape, seed++);
-
-        Tensor<double> y(out_shape, 99.0);
-        cpu::depthwise_conv2d_forward(x, w, &b, params, y);
-        CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, &b, params)) < 1e-12);
-        cpu::depthwise_conv2d_forward(x, w, nullptr, params, y);
-        CHECK(testing::max_abs_diff(y, depthwise_reference(x, w, nullptr, params)) < 1e-12);
-
-        const DepthwiseGradients ref = depthwise_reference_backward(x, w, dy, params);
-        Tensor<double> dx(x.shape(), 5.0), dw(w.shape(), 5.0), db(b.shape(), 5.0);
-        cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
-        CHECK(testing::max_abs_diff(dx, ref.dx) < 1e-12);
-        CHECK(testing::max_abs_diff(dw, ref.dw) < 1e-11);
-        CHECK(testing::max_abs_diff(db, ref.db) < 1e-11);
-        Tensor<double> db_only(b.shape(), 5.0);  // the bias gradient alone takes its own loop
-        cpu::depthwise_conv2d_backward(x, w, dy, params, nullptr, nullptr, &db_only);
-        CHECK(testing::max_abs_diff(db_only, ref.db) < 1e-11);
-
-        // Float against the double reference: at most 25 products of magnitude <= 1
-        // per output and input gradient, a few hundred per weight gradient.
-        const Tensor<float> xf = testing::random_tensor<float>(x.shape(), seed),
-                            wf = testing::random_tensor<float>(w.shape(), seed + 1);
-        const Tensor<float> bf = testing::random_tensor<float>(b.shape(), seed + 2),
-                            dyf = testing::random_tensor<float>(out_shape, seed + 3);
-        seed += 4;
-        Tensor<float> yf(out_shape), dxf(x.shape()), dwf(w.shape()), dbf(b.shape());
-        cpu::depthwise_conv2d_forward(xf, wf, &bf, params, yf);
-        cpu::depthwise_conv2d_backward(xf, wf, dyf, params, &dxf, &dwf, &dbf);
-        const Tensor<double> bd = to_double(bf);
-        CHECK(testing::max_abs_diff(to_double(yf), depthwise_reference(to_double(xf), to_double(wf), &bd, params)) <
-              1e-5);
-        const DepthwiseGradients reff =
-            depthwise_reference_backward(to_double(xf), to_double(wf), to_double(dyf), params);
-        CHECK(testing::max_abs_diff(to_double(dxf), reff.dx) < 1e-5);
-        CHECK(testing::max_abs_diff(to_double(dwf), reff.dw) < 1e-4);
-        CHECK(testing::max_abs_diff(to_double(dbf), reff.db) < 1e-4);
-    }
+    for (const Case& k : kBlockedCases) check_multiplier_one_against_reference(k, seed);
 }
 
 TEST_CASE("depthwise_conv2d multiplier 1 matches finite differences", "[kernels][depthwise_conv2d][gradcheck]") {
@@ -385,6 +391,84 @@ TEST_CASE("depthwise_conv2d multiplier 1 reads and writes channel slices", "[ker
                 const Index channel = static_cast<Index>(i) % width;
                 if (channel < used_begin || channel >= used_end) CHECK(values[i] == -7.0);
             }
+        }
+    }
+}
+
+namespace {
+
+// 3x3 kernels at stride 1 along the width, any channel count: the weights
+// gradient of depthwise_3x3.hpp, the rest through the blocked kernels or,
+// at 256 channels and more, the loops. Channel counts not a multiple of the
+// vector width (8 floats, 4 doubles on AVX2; 16 / 8 with AVX-512) and 256 or
+// more, widths 1 and 2, 1x1 inputs, 'valid', stride 2 along the height,
+// and weights-gradient tiles of one row (W * C large) or of a few rows,
+// with thread chunks that split an image.
+const std::vector<Case> k3x3Cases = {
+    {2, 5, 11, 3, 1, 3, 3, 1, 1, Padding::same},    {1, 4, 1, 13, 1, 3, 3, 1, 1, Padding::same},
+    {1, 3, 2, 5, 1, 3, 3, 1, 1, Padding::same},     {2, 1, 1, 11, 1, 3, 3, 1, 1, Padding::same},
+    {1, 2, 7, 19, 1, 3, 3, 1, 1, Padding::same},    {1, 5, 3, 9, 1, 3, 3, 1, 1, Padding::valid},
+    {1, 6, 9, 21, 1, 3, 3, 1, 1, Padding::valid},   {2, 7, 6, 12, 1, 3, 3, 2, 1, Padding::same},
+    {1, 8, 5, 7, 1, 3, 3, 2, 1, Padding::valid},    {1, 3, 4, 257, 1, 3, 3, 1, 1, Padding::same},
+    {2, 3, 9, 264, 1, 3, 3, 1, 1, Padding::same},   {3, 4, 24, 300, 1, 3, 3, 1, 1, Padding::same},
+    {2, 7, 20, 125, 1, 3, 3, 1, 1, Padding::same},  // tiles of 2 (double) or 5 (float) rows of 7
+};
+
+}  // namespace
+
+TEST_CASE("depthwise_conv2d 3x3 stride-1 matches the reference loops", "[kernels][depthwise_conv2d]") {
+    std::uint64_t seed = 900;
+    for (const Case& k : k3x3Cases) check_multiplier_one_against_reference(k, seed);
+}
+
+TEST_CASE("depthwise_conv2d 3x3 stride-1 matches finite differences",
+          "[kernels][depthwise_conv2d][gradcheck]") {
+    const std::vector<Case> cases = {
+        {1, 4, 5, 11, 1, 3, 3, 1, 1, Padding::same},  {1, 3, 1, 5, 1, 3, 3, 1, 1, Padding::same},
+        {1, 2, 2, 3, 1, 3, 3, 1, 1, Padding::same},   {1, 5, 4, 6, 1, 3, 3, 1, 1, Padding::valid},
+        {1, 6, 5, 9, 1, 3, 3, 2, 1, Padding::same},
+    };
+    std::uint64_t seed = 1000;
+    for (const Case& k : cases) check_gradients_by_finite_differences(k, seed);
+}
+
+TEST_CASE("depthwise_conv2d 3x3 stride-1 reads and writes channel slices", "[kernels][depthwise_conv2d]") {
+    const ConvParams params{1, 1, Padding::same};
+    const Index n = 2, h = 4, wd = 6, c = 11;
+    const auto wide_x = random_tensor<float>(Shape{n, h, wd, 16}, 1100);
+    const Tensor<float> x = wide_x.channels(2, 2 + c);
+    const Tensor<float> x_copy = x.clone();
+    const auto w = random_tensor<float>(Shape{3, 3, c, 1}, 1101), b = random_tensor<float>(Shape{c}, 1102);
+
+    Tensor<float> wide_y(Shape{n, h, wd, 15}, -7.0f);
+    Tensor<float> y = wide_y.channels(3, 3 + c);
+    cpu::depthwise_conv2d_forward(x, w, &b, params, y);
+    Tensor<float> y_ref(x.shape());
+    cpu::depthwise_conv2d_forward(x_copy, w, &b, params, y_ref);
+    CHECK(testing::max_abs_diff(y.clone(), y_ref) == 0);
+
+    const auto wide_dy = random_tensor<float>(Shape{n, h, wd, 13}, 1103);
+    const Tensor<float> dy = wide_dy.channels(1, 1 + c);
+    Tensor<float> wide_dx(Shape{n, h, wd, 12}, -7.0f);
+    Tensor<float> dx = wide_dx.channels(0, c);
+    Tensor<float> dw(w.shape()), db(b.shape());
+    cpu::depthwise_conv2d_backward(x, w, dy, params, &dx, &dw, &db);
+    Tensor<float> dx_ref(x.shape()), dw_ref(w.shape()), db_ref(b.shape());
+    cpu::depthwise_conv2d_backward(x_copy, w, dy.clone(), params, &dx_ref, &dw_ref, &db_ref);
+    CHECK(testing::max_abs_diff(dx.clone(), dx_ref) == 0);
+    CHECK(testing::max_abs_diff(dw, dw_ref) == 0);
+    CHECK(testing::max_abs_diff(db, db_ref) == 0);
+    const Tensor<double> bd = to_double(b);
+    CHECK(testing::max_abs_diff(to_double(y_ref), depthwise_reference(to_double(x_copy), to_double(w), &bd, params)) <
+          1e-5);
+
+    for (const Tensor<float>* wide : {&wide_y, &wide_dx}) {
+        const Index used_begin = wide == &wide_y ? 3 : 0, used_end = used_begin + c;
+        const std::vector<float> values = wide->to_vector();
+        const Index width = wide->dim(3);
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const Index channel = static_cast<Index>(i) % width;
+            if (channel < used_begin || channel >= used_end) CHECK(values[i] == -7.0f);
         }
     }
 }

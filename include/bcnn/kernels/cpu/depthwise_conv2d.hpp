@@ -5,9 +5,10 @@
 //       + sum_{kh, kw} x[n, oh*sh - pad_top + kh, ow*sw - pad_left + kw, c] * weights[kh, kw, c, m]
 // M is the depth multiplier.
 //
-// Multiplier 1 (the separable convolutions' case) with fewer than 256
-// channels (depthwise_blocked_pays) is register blocked with simd::Vec<T>
-// over the channels, which are contiguous in NHWC:
+// Multiplier 1 with fewer than 256 channels (depthwise_blocked_pays) is
+// register blocked with simd::Vec<T> over the channels, which are
+// contiguous in NHWC (the weights gradient of 3x3 kernels at stride 1 along
+// the width, any channel count: depthwise_3x3.hpp):
 //   forward: every output row (n, oh) is one parallel work item; groups of
 //     CV = 4, 2 or 1 channel vectors x 8 / CV neighbouring output pixels are
 //     accumulated in registers over all the taps (kernel rows in the padding
@@ -31,50 +32,12 @@
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
-#include "bcnn/kernels/cpu/checks.hpp"
-#include "bcnn/kernels/cpu/simd.hpp"
-#include "bcnn/kernels/cpu/window.hpp"
+#include "bcnn/kernels/cpu/depthwise_3x3.hpp"
+#include "bcnn/kernels/cpu/depthwise_common.hpp"
 
 namespace bcnn {
 namespace cpu {
 namespace detail {
-
-// Extents of one depthwise convolution, checked.
-struct DepthwiseDims {
-    Index batch = 0, channels = 0, multiplier = 0, kernel_h = 0, kernel_w = 0;
-    Index stride_h = 1, stride_w = 1;
-    WindowGeometry geometry;
-    Index channels_out() const { return channels * multiplier; }
-    Shape output_shape() const { return Shape{batch, geometry.out_h, geometry.out_w, channels_out()}; }
-};
-
-inline DepthwiseDims depthwise_dims(const Shape& x, const Shape& weights, const ConvParams& params, const char* op) {
-    BCNN_CHECK(x.rank() == 4, op << ": input must be NHWC (rank 4), got shape " << x);
-    BCNN_CHECK(weights.rank() == 4, op << ": depthwise weights must be (kh, kw, channels, multiplier), got shape "
-                                       << weights);
-    BCNN_CHECK(weights[2] == x[3], op << ": input " << x << " does not match depthwise weights " << weights
-                                      << " (expected (kh, kw, " << x[3] << ", multiplier))");
-    BCNN_CHECK(weights[3] >= 1, op << ": depthwise weights " << weights << " have a depth multiplier below 1");
-    DepthwiseDims d;
-    d.batch = x[0];
-    d.channels = x[3];
-    d.multiplier = weights[3];
-    d.kernel_h = weights[0];
-    d.kernel_w = weights[1];
-    d.stride_h = params.stride_h;
-    d.stride_w = params.stride_w;
-    d.geometry = window_geometry(x[1], x[2], conv_window(d.kernel_h, d.kernel_w, params), op);
-    return d;
-}
-
-template <typename T>
-DepthwiseDims checked_depthwise_dims(const Tensor<T>& x, const Tensor<T>& weights, const ConvParams& params,
-                                     const char* op) {
-    require_rank(x, 4, op, "input");
-    require_rank(weights, 4, op, "depthwise weights");
-    require_contiguous(weights, op, "depthwise weights");
-    return depthwise_dims(x.shape(), weights.shape(), params, op);
-}
 
 // out[c*M + m] += in[c] * w[c*M + m] for one pixel (also the weight gradient:
 // w_grad[c*M + m] += in[c] * out_grad[c*M + m]).
@@ -100,39 +63,6 @@ void depthwise_accumulate_input_grad(T* in_grad, const T* out_grad, const T* w, 
         for (Index m = 0; m < multiplier; ++m) sum += out_grad[c * multiplier + m] * w[c * multiplier + m];
         in_grad[c] += sum;
     }
-}
-
-// One vector of channels: all lanes when Full, else the first `lanes`.
-template <typename T, bool Full>
-simd::Vec<T> depthwise_load(const T* p, int lanes) {
-    if constexpr (Full) {
-        return simd::load(p);
-    } else {
-        return simd::load_part(p, lanes);
-    }
-}
-
-template <typename T, bool Full>
-void depthwise_store(T* p, const simd::Vec<T>& v, int lanes) {
-    if constexpr (Full) {
-        simd::store(p, v);
-    } else {
-        simd::store_part(p, v, lanes);
-    }
-}
-
-// Calls body(std::true_type, cv, c, lanes) for each group of CV whole
-// vectors of `channels` (cv = std::integral_constant<int, CV>), then for
-// the remaining whole vectors one by one (cv = 1), then
-// body(std::false_type, 1, c, lanes) for the tail; c and lanes say which channels.
-template <typename T, int CV = 1, typename Body>
-void for_channel_vectors(Index channels, Body&& body) {
-    constexpr int width = simd::width<T>;
-    Index c = 0;
-    for (; c + CV * width <= channels; c += CV * width)
-        body(std::true_type(), std::integral_constant<int, CV>(), c, width);
-    for (; c + width <= channels; c += width) body(std::true_type(), std::integral_constant<int, 1>(), c, width);
-    if (c < channels) body(std::false_type(), std::integral_constant<int, 1>(), c, static_cast<int>(channels - c));
 }
 
 // The output columns [begin, end) whose windows lie inside the input width.
@@ -512,6 +442,10 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
     parallel_chunks(d.batch * g.out_h, parts, [&](int part, Index first, Index last) {
         T* w_grad = partials[part].data();
         T* b_grad = w_grad + weight_count;
+        if (detail::depthwise_3x3_weight_gradient_applies(d) && d_weights) {  // the 3x3 separable convolutions' case
+            detail::depthwise_3x3_weight_gradient_rows(d, xm, dym, first, last, w_grad, d_bias ? b_grad : nullptr);
+            return;
+        }
         if (detail::depthwise_blocked_pays(d) && d_weights) {
             const detail::InteriorColumns interior = detail::interior_columns(d);
             for (Index image_row = first; image_row < last; ++image_row)
