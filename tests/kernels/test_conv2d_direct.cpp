@@ -213,25 +213,6 @@ TEST_CASE("conv2d_direct_forward agrees with conv2d_forward on the custom CNN's 
     }
 }
 
-TEST_CASE("conv2d_direct_forward streams an output larger than the caches, with the same bits",
-          "[kernels][conv2d_direct]") {
-    // 24 x 150 x 150 x 16 floats are 34.6 MB, past simd::kStreamMinBytes: the
-    // stores go around the caches. Each output pixel is summed in the same
-    // order whatever the batch, so images of the large batch, convolved
-    // alone (a small output, plain stores), give the same bits.
-    const ConvParams p{1, 1, Padding::same};
-    const Tensor<float> x = random_tensor<float>(Shape{24, 150, 150, 3}, 14);
-    const Tensor<float> w = random_tensor<float>(Shape{3, 3, 3, 16}, 15);
-    const Tensor<float> b = random_tensor<float>(Shape{16}, 16);
-    const Tensor<float> y = direct_forward(x, w, &b, p, cpu::ActivationFn::relu);
-    REQUIRE(static_cast<std::size_t>(y.numel()) * sizeof(float) >= cpu::simd::kStreamMinBytes);
-    for (const Index n : {0, 11, 23}) {
-        INFO("image " << n);
-        const Tensor<float> alone = direct_forward(x.slice(0, n, n + 1).clone(), w, &b, p, cpu::ActivationFn::relu);
-        CHECK(y.slice(0, n, n + 1).clone().to_vector() == alone.to_vector());
-    }
-}
-
 TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][conv2d_direct]") {
     const auto dims = [](Index channels, Index filters, Index kernel, Index stride) {
         return cpu::detail::conv2d_dims(Shape{32, 150, 150, channels}, Shape{kernel, kernel, channels, filters},

@@ -61,9 +61,6 @@ void relu_backward_bias_gradient(const Tensor<T>& y, const Tensor<T>& dy, Tensor
     const RowMatrix<T> fwd = y.as_rows(op), grad = dy.as_rows(op), out = dx.as_rows(op);
     const Index cols = fwd.cols;
     constexpr int kWidth = simd::width<T>;
-    // dx too large to stay in cache is streamed to memory (simd.hpp), where aligned.
-    const bool streaming = static_cast<std::size_t>(dx.numel()) * sizeof(T) >= simd::kStreamMinBytes &&
-                           simd::stream_aligned(out.data) && (out.ld * Index(sizeof(T))) % simd::kVectorBytes == 0;
     detail::sum_rows_of(
         fwd.rows, cols,
         [&](Index first, Index last, T* sum) {
@@ -74,10 +71,7 @@ void relu_backward_bias_gradient(const Tensor<T>& y, const Tensor<T>& dy, Tensor
                 Index c = 0;
                 for (; c + kWidth <= cols; c += kWidth) {
                     const simd::Vec<T> kept = simd::load(f + c) > T(0) ? simd::load(g + c) : simd::Vec<T>{};
-                    if (streaming)
-                        simd::stream(o + c, kept);
-                    else
-                        simd::store(o + c, kept);
+                    simd::store(o + c, kept);
                     simd::store(sum + c, simd::load(sum + c) + kept);
                 }
                 for (; c < cols; ++c) {
@@ -85,7 +79,6 @@ void relu_backward_bias_gradient(const Tensor<T>& y, const Tensor<T>& dy, Tensor
                     sum[c] += o[c];
                 }
             }
-            if (streaming) simd::stream_fence();
         },
         d_bias.data());
 }

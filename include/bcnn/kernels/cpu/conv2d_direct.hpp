@@ -239,12 +239,11 @@ DirectWeights<T> direct_pack_weights(const Conv2DDims& d, const T* weights, cons
 // P output pixels x V vectors of filters: y[p] = activation(bias + sum over
 // `rows` kernel rows r and the row_length = KW * C values j of a window row
 // of in[r * row_step + p * pixel_step + j] * w[r * w_row_step + j * V * width + lanes]).
-// Stores pixels [0, pixels) and filters [0, filters) at y, y + ld_y, ...;
-// a whole block with streaming stores if `stream` (y and ld_y aligned).
+// Stores pixels [0, pixels) and filters [0, filters) at y, y + ld_y, ...
 template <typename T, int V, int P>
 void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index rows, Index row_length, const T* w,
                            Index w_row_step, const T* bias, ActivationFn activation, T* y, Index ld_y, int pixels,
-                           Index filters, bool stream) {
+                           Index filters) {
     using simd::Vec;
     constexpr int L = simd::width<T>;
     Vec<T> acc[P][V];
@@ -275,13 +274,6 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
             for (int v = 0; v < V; ++v) acc[p][v] = acc[p][v] < zero ? zero : acc[p][v];  // keeps NaN
     }
     if (pixels == P && filters >= V * L) {
-        if (stream) {
-#pragma GCC unroll 16
-            for (int p = 0; p < P; ++p)
-#pragma GCC unroll 2
-                for (int v = 0; v < V; ++v) simd::stream(y + p * ld_y + v * L, acc[p][v]);
-            return;
-        }
 #pragma GCC unroll 16
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
@@ -298,12 +290,11 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
 }
 
 // Output row `out_row` (n * OH + oh), every filter block, from its input rows
-// in `in` (filled; kernel row 0 at buffer_row); streamed where `stream` (y's
-// rows aligned, the block's first filter too).
+// in `in` (filled; kernel row 0 at buffer_row).
 template <typename T>
 void direct_forward_row(const Conv2DDims& d, const DirectWeights<T>& weights, const DirectRows& rows,
                         const DirectInputRows<T>& in, Index buffer_row, ActivationFn activation,
-                        const RowMatrix<T>& y, Index out_row, bool stream) {
+                        const RowMatrix<T>& y, Index out_row) {
     const Index out_w = d.geometry.out_w, window_row = d.window.kernel_w * d.channels;
     const Index pixel_step = d.window.stride_w * d.channels;
     const T* in_first = in.values.data() + (buffer_row + rows.kh_begin) * in.row_step;
@@ -320,8 +311,7 @@ void direct_forward_row(const Conv2DDims& d, const DirectWeights<T>& weights, co
                 direct_forward_pixels<T, V, P>(in_first + first * pixel_step, pixel_step, in.row_step,
                                                rows.kh_end - rows.kh_begin, window_row, w, window_row * block.lanes,
                                                bias, activation, y_row + first * y.ld, y.ld,
-                                               static_cast<int>(std::min<Index>(P, out_w - first)), block.width,
-                                               stream && simd::stream_aligned(y_row));
+                                               static_cast<int>(std::min<Index>(P, out_w - first)), block.width);
             }
         });
 }
@@ -333,9 +323,6 @@ void conv2d_direct_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* 
                            ActivationFn activation, const RowMatrix<T>& y) {
     if (d.pixels() == 0) return;
     const DirectWeights<T> packed = direct_pack_weights(d, weights, bias);
-    // An output too large to stay in cache (the first layers' 46 MB) is streamed to memory.
-    const bool stream = static_cast<std::size_t>(y.rows * y.cols) * sizeof(T) >= simd::kStreamMinBytes &&
-                        simd::stream_aligned(y.data) && (y.ld * Index(sizeof(T))) % simd::kVectorBytes == 0;
     parallel_chunks(d.batch * d.geometry.out_h, direct_threads(d), [&](int, Index first_row, Index last_row) {
         DirectInputRows<T> in(d, kDirectAccumulators);
         for (Index group = first_row; group < last_row;) {
@@ -343,11 +330,10 @@ void conv2d_direct_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* 
             direct_fill_group(d, x, group, end, in);
             for (Index out_row = group; out_row < end; ++out_row) {
                 const DirectRows rows = direct_rows(d, out_row);
-                direct_forward_row(d, packed, rows, in, rows.top - group_top, activation, y, out_row, stream);
+                direct_forward_row(d, packed, rows, in, rows.top - group_top, activation, y, out_row);
             }
             group = end;
         }
-        if (stream) simd::stream_fence();
     });
 }
 
