@@ -20,16 +20,12 @@
 #include <bcnn/backend/cuda/precision.hpp>
 #include <bcnn/backend/dense.hpp>
 #include <bcnn/backend/depthwise_conv2d.hpp>
-#include <bcnn/data/batch_loader.hpp>
-#include <bcnn/data/image_folder.hpp>
-#include <bcnn/data/load_images.hpp>
-#include <bcnn/data/split.hpp>
 #include <bcnn/nn/on_device.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 
 #include "cuda/compare.hpp"
-#include "data/data_support.hpp"
+#include "cuda/real_images.hpp"
 #include "support/random.hpp"
 #include "train/small_network.hpp"
 
@@ -271,33 +267,7 @@ struct TrainingRun {
     double first_loss, last_loss, accuracy;
 };
 
-struct RealImages {
-    data::LoadedImages images;
-    std::vector<std::vector<Index>> parts;  // training, unseen
-};
-
-RealImages load_real_images(Index image_size) {
-    const data::ImageFolder folder =
-        data::spread_per_class(data::scan_image_folder(testing::blood_cells_split("TRAIN")), 100);
-    data::LoadOptions options;
-    options.size = image_size;
-    options.strict = true;
-    RealImages d{data::load_images(folder, options), {}};
-    REQUIRE(d.images.size() == 400);
-    const std::vector<std::int32_t> labels(d.images.labels.data(), d.images.labels.data() + d.images.size());
-    d.parts = data::stratified_split(labels, {0.8, 0.2}, 10);
-    return d;
-}
-
-data::BatchLoader batches(const data::LoadedImages& images, std::vector<Index> indices, bool training) {
-    data::BatchLoaderOptions options;
-    options.batch_size = 32;
-    options.shuffle = training;
-    options.seed = 3;
-    return data::BatchLoader(images.images, images.labels, std::move(indices), options);
-}
-
-TrainingRun train_in(Precision precision, train::LossScaler* loss_scaler, const RealImages& d) {
+TrainingRun train_in(Precision precision, train::LossScaler* loss_scaler, const testing::RealImages& d) {
     cuda::ComputePrecisionScope scope(precision);
     auto model = testing::small_network(48);
     Rng rng(10);
@@ -305,8 +275,8 @@ TrainingRun train_in(Precision precision, train::LossScaler* loss_scaler, const 
     nn::OnDevice<float> on_device(*model, Device::cuda);
     optim::Adam<float> adam(1e-3);
     train::TrainingState<float> state{on_device, adam, rng};
-    auto train_loader = batches(d.images, d.parts[0], true);
-    auto test_loader = batches(d.images, d.parts[1], false);
+    auto train_loader = testing::real_image_batches(d.images, d.parts[0], true);
+    auto test_loader = testing::real_image_batches(d.images, d.parts[1], false);
     train::FitOptions options;
     options.epochs = 15;
     options.loss_scaler = loss_scaler;
@@ -320,7 +290,7 @@ TrainingRun train_in(Precision precision, train::LossScaler* loss_scaler, const 
 TEST_CASE("a small network trained in bf16, and in fp16 with loss scaling, reaches the fp32 cuda run's band",
           "[cuda][mixed_precision][train][real-data]") {
     constexpr double kBand = 0.15;  // as test_train_custom_cnn.cpp's cpu/cuda band
-    const RealImages d = load_real_images(48);
+    const testing::RealImages d = testing::load_real_images(48);
     const TrainingRun fp32 = train_in(Precision::fp32, nullptr, d);
     const TrainingRun bf16 = train_in(Precision::bf16, nullptr, d);
     train::LossScaler scaler;

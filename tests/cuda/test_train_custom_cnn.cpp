@@ -25,16 +25,12 @@
 #include <memory>
 #include <vector>
 
-#include <bcnn/data/batch_loader.hpp>
-#include <bcnn/data/image_folder.hpp>
-#include <bcnn/data/load_images.hpp>
-#include <bcnn/data/split.hpp>
 #include <bcnn/models/custom_cnn.hpp>
 #include <bcnn/nn/on_device.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 
-#include "data/data_support.hpp"
+#include "cuda/real_images.hpp"
 #include "train/small_network.hpp"
 
 using namespace bcnn;
@@ -55,33 +51,7 @@ struct Setup {
     std::function<std::unique_ptr<Sequential<float>>()> make;
 };
 
-struct Data {
-    data::LoadedImages images;
-    std::vector<std::vector<Index>> parts;  // training, unseen
-};
-
-Data load(Index image_size) {
-    const data::ImageFolder folder =
-        data::spread_per_class(data::scan_image_folder(testing::blood_cells_split("TRAIN")), 100);
-    data::LoadOptions options;
-    options.size = image_size;
-    options.strict = true;
-    Data d{data::load_images(folder, options), {}};
-    REQUIRE(d.images.size() == 400);
-    const std::vector<std::int32_t> labels(d.images.labels.data(), d.images.labels.data() + d.images.size());
-    d.parts = data::stratified_split(labels, {0.8, 0.2}, 10);
-    return d;
-}
-
-data::BatchLoader loader_of(const data::LoadedImages& images, std::vector<Index> indices, bool training) {
-    data::BatchLoaderOptions options;
-    options.batch_size = 32;
-    options.shuffle = training;
-    options.seed = 3;
-    return data::BatchLoader(images.images, images.labels, std::move(indices), options);
-}
-
-Run train_on(Device device, const Setup& setup, const Data& d) {
+Run train_on(Device device, const Setup& setup, const testing::RealImages& d) {
     auto model = setup.make();
     Rng rng(10);
     model->initialize(rng);
@@ -90,8 +60,8 @@ Run train_on(Device device, const Setup& setup, const Data& d) {
     Module<float>& trained = on_device ? static_cast<Module<float>&>(*on_device) : *model;
     optim::Adam<float> adam(setup.learning_rate);
     train::TrainingState<float> state{trained, adam, rng};
-    auto train_loader = loader_of(d.images, d.parts[0], true);
-    auto test_loader = loader_of(d.images, d.parts[1], false);
+    auto train_loader = testing::real_image_batches(d.images, d.parts[0], true);
+    auto test_loader = testing::real_image_batches(d.images, d.parts[1], false);
     train::FitOptions options;
     options.epochs = setup.epochs;
     const train::History history = train::fit(state, train_loader, nullptr, options);
@@ -104,7 +74,7 @@ Run train_on(Device device, const Setup& setup, const Data& d) {
 TEST_CASE("a small network trained on cuda reaches the cpu run's accuracy band on real images",
           "[cuda][train][real-data]") {
     const Setup setup{48, 15, 1e-3, [] { return testing::small_network(48); }};
-    const Data d = load(setup.image_size);
+    const testing::RealImages d = testing::load_real_images(setup.image_size);
     const Run cpu_run = train_on(Device::cpu, setup, d);
     const Run gpu_run = train_on(Device::cuda, setup, d);
     INFO("cpu: loss " << cpu_run.first_loss << " -> " << cpu_run.last_loss << ", unseen accuracy " << cpu_run.accuracy
@@ -117,7 +87,7 @@ TEST_CASE("a small network trained on cuda reaches the cpu run's accuracy band o
 
 TEST_CASE("the custom CNN trained on cuda agrees with the same run on the cpu", "[cuda][train][real-data]") {
     const Setup setup{32, 5, 3e-4, [] { return models::make_custom_cnn<float>(4, 32); }};
-    const Data d = load(setup.image_size);
+    const testing::RealImages d = testing::load_real_images(setup.image_size);
     const Run cpu_run = train_on(Device::cpu, setup, d);
     const Run gpu_run = train_on(Device::cuda, setup, d);
     INFO("cpu: loss " << cpu_run.first_loss << " -> " << cpu_run.last_loss << ", unseen accuracy " << cpu_run.accuracy
