@@ -21,6 +21,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/elementwise.hpp"
 
 namespace bcnn {
@@ -47,13 +48,12 @@ template <typename Accumulate>
 std::vector<double> sum_over_rows(Index rows, Index width, Accumulate accumulate) {
     const Index chunks =
         std::max<Index>(1, std::min({kBatchNormMaxChunks, rows, rows * width / kBatchNormMinChunkElements}));
-    std::vector<double> partials(static_cast<std::size_t>(chunks * width), 0.0);
+    ChunkPartials<double> partials(chunks, width);
     parallel_chunks(rows, static_cast<int>(chunks), [&](int chunk, Index first, Index last) {
-        accumulate(first, last, partials.data() + chunk * width);
+        accumulate(first, last, partials.chunk(chunk));
     });
-    std::vector<double> total(static_cast<std::size_t>(width), 0.0);
-    for (Index chunk = 0; chunk < chunks; ++chunk)
-        for (Index j = 0; j < width; ++j) total[j] += partials[chunk * width + j];
+    std::vector<double> total(static_cast<std::size_t>(width));
+    partials.add_in_order(chunks, total.data());
     return total;
 }
 

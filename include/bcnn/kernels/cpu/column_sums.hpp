@@ -4,6 +4,11 @@
 // The rows are cut into chunks (at least kMinRowsPerChunk rows each, at most
 // one per thread); each chunk adds its rows in order into partial sums of its
 // own, and the partials are added in chunk order.
+// Each chunk's partial sums sit on cache lines of their own (ChunkPartials):
+// two threads adding rows into sums that share a line make the line move
+// between their cores on every row. With 16 float columns (64 bytes, from a
+// 16-byte aligned vector) that made the sums of a (32, 150, 150, 16) tensor
+// take 12.8 ms on 2 threads against 5.5 ms on one.
 //   sum_rows(m, out)                       out[c] = sum over rows r of m.row(r)[c]
 //   sum_rows_of(rows, cols, add_rows, out) the same for rows that
 //                                          add_rows(first, last, sum) computes and
@@ -11,6 +16,7 @@
 //                                          writes the rows elsewhere)
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
@@ -23,19 +29,50 @@ namespace detail {
 // Fewer rows than this per chunk would cost more in partial sums than they save.
 constexpr Index kMinRowsPerChunk = 256;
 
+// Bytes of a cache line on the x86 and ARM servers this runs on.
+constexpr Index kCacheLineBytes = 64;
+
+// `chunks` zeroed blocks of `width` values of S, each starting on a cache line
+// of its own, for per-chunk partial sums.
+template <typename S>
+class ChunkPartials {
+public:
+    ChunkPartials(Index chunks, Index width)
+        : width_(width),
+          stride_((width * Index(sizeof(S)) + kCacheLineBytes - 1) / kCacheLineBytes * kCacheLineBytes /
+                  Index(sizeof(S))),
+          storage_(static_cast<std::size_t>(chunks * stride_ + kCacheLineBytes / Index(sizeof(S))), S(0)) {
+        const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+        const auto misalignment = static_cast<Index>(address % kCacheLineBytes);
+        first_ = misalignment == 0 ? 0 : (kCacheLineBytes - misalignment) / Index(sizeof(S));
+    }
+
+    S* chunk(Index index) { return storage_.data() + first_ + index * stride_; }
+
+    // out[j] (width values) = the sum of every chunk's j-th value, in chunk order.
+    template <typename Out>
+    void add_in_order(Index chunks, Out* out) {
+        std::fill_n(out, width_, Out(0));
+        for (Index index = 0; index < chunks; ++index) {
+            const S* partial = chunk(index);
+            for (Index j = 0; j < width_; ++j) out[j] += partial[j];
+        }
+    }
+
+private:
+    Index width_, stride_, first_ = 0;
+    std::vector<S> storage_;
+};
+
 // out (cols values) = what add_rows(first, last, sum) adds to its `sum`
 // (cols values, zero at the start) for each chunk [first, last) of the rows
 // [0, rows), row after row.
 template <typename T, typename AddRows>
 void sum_rows_of(Index rows, Index cols, AddRows add_rows, T* out) {
     const int parts = static_cast<int>(std::clamp<Index>(rows / kMinRowsPerChunk, 1, num_threads()));
-    std::vector<T> partial(static_cast<std::size_t>(parts * cols), T(0));
-    parallel_chunks(rows, parts, [&](int part, Index first, Index last) {
-        add_rows(first, last, partial.data() + part * cols);
-    });
-    std::fill_n(out, cols, T(0));
-    for (int part = 0; part < parts; ++part)
-        for (Index c = 0; c < cols; ++c) out[c] += partial[part * cols + c];
+    ChunkPartials<T> partials(parts, cols);
+    parallel_chunks(rows, parts, [&](int part, Index first, Index last) { add_rows(first, last, partials.chunk(part)); });
+    partials.add_in_order(parts, out);
 }
 
 // out[c] = sum over rows r of m.row(r)[c]

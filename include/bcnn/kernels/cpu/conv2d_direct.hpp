@@ -41,6 +41,7 @@
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/core/row_matrix.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
 #include "bcnn/kernels/cpu/simd.hpp"
 
@@ -457,9 +458,9 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
     const Index window_row = d.window.kernel_w * d.channels, pixel_step = d.window.stride_w * d.channels;
     const Index patch = d.patch();
     const int parts = direct_threads(d);
-    std::vector<T> partials(static_cast<std::size_t>(parts * size), T(0));
+    ChunkPartials<T> partials(parts, size);
     parallel_chunks(out_rows, parts, [&](int part, Index first_row, Index last_row) {
-        T* sum = partials.data() + part * size;
+        T* sum = partials.chunk(part);
         DirectInputRows<T> in(d, 1);
         // Where patch value r (kh, kw, c) of output pixel 0 lies in the buffer, then
         // J - 1 copies of the last (read by a block of fewer values, not stored).
@@ -502,9 +503,8 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
     for (const DirectFilterBlock& block : blocks)
         for (Index r = 0; r < d.patch(); ++r)
             for (Index k = 0; k < block.width; ++k) {
-                T total = partials[static_cast<std::size_t>(block.offset + r * block.lanes + k)];
-                for (int part = 1; part < parts; ++part)
-                    total += partials[static_cast<std::size_t>(part * size + block.offset + r * block.lanes + k)];
+                T total = partials.chunk(0)[block.offset + r * block.lanes + k];
+                for (int part = 1; part < parts; ++part) total += partials.chunk(part)[block.offset + r * block.lanes + k];
                 d_weights[r * d.filters + block.first + k] = total;
             }
 }

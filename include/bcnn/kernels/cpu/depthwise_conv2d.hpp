@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
+#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/depthwise_3x3.hpp"
 #include "bcnn/kernels/cpu/depthwise_common.hpp"
 
@@ -438,9 +439,9 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
     const Index weight_count = d.kernel_h * d.kernel_w * channels_out;
     const int parts = num_threads();
     // Per part: the weight gradient partial, then the bias gradient partial.
-    std::vector<std::vector<T>> partials(parts, std::vector<T>(weight_count + channels_out, T(0)));
+    detail::ChunkPartials<T> partials(parts, weight_count + channels_out);
     parallel_chunks(d.batch * g.out_h, parts, [&](int part, Index first, Index last) {
-        T* w_grad = partials[part].data();
+        T* w_grad = partials.chunk(part);
         T* b_grad = w_grad + weight_count;
         if (detail::depthwise_3x3_weight_gradient_applies(d) && d_weights) {  // the 3x3 separable convolutions' case
             detail::depthwise_3x3_weight_gradient_rows(d, xm, dym, first, last, w_grad, d_bias ? b_grad : nullptr);
@@ -472,18 +473,10 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
             }
         }
     });
-    if (d_weights) {
-        T* out = d_weights->data();
-        std::fill(out, out + weight_count, T(0));
-        for (const std::vector<T>& partial : partials)
-            for (Index i = 0; i < weight_count; ++i) out[i] += partial[i];
-    }
-    if (d_bias) {
-        T* out = d_bias->data();
-        std::fill(out, out + channels_out, T(0));
-        for (const std::vector<T>& partial : partials)
-            for (Index j = 0; j < channels_out; ++j) out[j] += partial[weight_count + j];
-    }
+    std::vector<T> totals(static_cast<std::size_t>(weight_count + channels_out));
+    partials.add_in_order(parts, totals.data());
+    if (d_weights) std::copy_n(totals.data(), weight_count, d_weights->data());
+    if (d_bias) std::copy_n(totals.data() + weight_count, channels_out, d_bias->data());
 }
 
 }  // namespace cpu
