@@ -47,6 +47,12 @@ protected:
         backend::conv2d_backward(x, kernel, dy, params_, dx, d_kernel, d_bias);
     }
 
+    void run_relu_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& y, const Tensor<T>& dy,
+                           Tensor<T>& pre, OptionalOutput<T> dx, OptionalOutput<T> d_kernel,
+                           OptionalOutput<T> d_bias) override {
+        backend::conv2d_relu_backward(x, kernel, y, dy, params_, pre, dx, d_kernel, d_bias);
+    }
+
 private:
     Index filters_;
     Size2D kernel_size_;

@@ -45,14 +45,15 @@ public:
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         const bool weights = this->trainable();
         OptionalOutput<T> d_bias = weights && bias_ ? &bias_->grad : nullptr;
-        Tensor<T> d_linear = dy;  // a linear layer needs no buffer for the gradient before its activation
-        if (activation_ != ActivationFn::linear)  // after a ReLU, d_bias is summed here (and becomes nullptr)
-            d_linear =
-                activation_backward(activation_, output_, dy, this->reuse(pre_activation_grad_, dy.shape()), d_bias);
+        OptionalOutput<T> d_kernel = weights ? &kernel_->grad : nullptr;
         Tensor<T> dx;
         if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
-        run_backward(input_, kernel_->value, d_linear, need_input_grad ? &dx : nullptr,
-                     weights ? &kernel_->grad : nullptr, d_bias);
+        OptionalOutput<T> d_input = need_input_grad ? &dx : nullptr;
+        if (activation_ == ActivationFn::linear)
+            run_backward(input_, kernel_->value, dy, d_input, d_kernel, d_bias);
+        else
+            run_relu_backward(input_, kernel_->value, output_, dy, this->reuse(pre_activation_grad_, dy.shape()),
+                              d_input, d_kernel, d_bias);
         return dx;
     }
 
@@ -65,6 +66,16 @@ protected:
     // Gradients of op given dy before the activation; any output may be nullptr.
     virtual void run_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& dy, OptionalOutput<T> dx,
                               OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) = 0;
+    // The same given dy after the ReLU of output y; pre (y's shape) is scratch.
+    // Here: the ReLU's gradient into pre, summing d_bias on the way
+    // (activation_backward), then run_backward on it. Conv2D overrides it
+    // with a kernel that reads dy through the mask itself.
+    virtual void run_relu_backward(const Tensor<T>& x, const Tensor<T>& kernel, const Tensor<T>& y,
+                                   const Tensor<T>& dy, Tensor<T>& pre, OptionalOutput<T> dx,
+                                   OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) {
+        const Tensor<T>& d_linear = activation_backward(ActivationFn::relu, y, dy, pre, d_bias);
+        run_backward(x, kernel, d_linear, dx, d_kernel, d_bias);
+    }
 
     // Keras' defaults: kernel glorot_uniform with the fans of its shape, bias 0.
     void do_initialize(Rng& rng) override {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
+#include "bcnn/kernels/cpu/activation.hpp"
 #include "bcnn/kernels/cpu/bias_activation.hpp"
 #include "bcnn/kernels/cpu/checks.hpp"
 #include "bcnn/kernels/cpu/column_sums.hpp"
@@ -282,6 +283,47 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
     else
         detail::conv2d_input_gradient(d, tiles, dym, weights.data(), dxm);
+}
+
+// conv2d_backward of a convolution followed by a ReLU: relu_output is the
+// layer's output y = relu(conv(x, weights) + bias) and dy its gradient; the
+// convolution's gradients are those of dy_pre = dy where y > 0, else 0.
+// pre (y's shape) is scratch for dy_pre. Where the direct kernels take both
+// wanted gradients (layers of few input channels, the weights gradient
+// wanted), they read dy through the mask as they copy it and the weights
+// gradient sums d_bias on the way, so dy_pre is never written (pre is left
+// as it was); otherwise pre = dy_pre (relu_backward_bias_gradient) and
+// conv2d_backward runs on it.
+template <typename T>
+void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<T>& relu_output,
+                          const Tensor<T>& dy, const ConvParams& params, Tensor<T>& pre, OptionalOutput<T> dx,
+                          OptionalOutput<T> d_weights, OptionalOutput<T> d_bias) {
+    const char* op = "conv2d_relu_backward";
+    const detail::Conv2DDims d = detail::checked_conv2d_dims(x, weights, params, op);
+    detail::require_shape(relu_output, d.output_shape(), op, "output");
+    detail::require_shape(dy, d.output_shape(), op, "output gradient");
+    detail::require_shape(pre, d.output_shape(), op, "pre-activation gradient");
+    const bool direct = conv_algorithm() == ConvAlgorithm::automatic && d.pixels() > 0 && d_weights &&
+                        detail::direct_pays_weights_gradient(d) && (!dx || detail::direct_pays_input_gradient(d));
+    if (!direct) {
+        if (d_bias)
+            relu_backward_bias_gradient(relu_output, dy, pre, *d_bias);
+        else
+            relu_backward(relu_output, dy, pre);
+        conv2d_backward(x, weights, pre, params, dx, d_weights, nullptr);
+        return;
+    }
+    detail::require_shape(*d_weights, weights.shape(), op, "weights gradient");
+    detail::require_contiguous(*d_weights, op, "weights gradient");
+    if (dx) detail::require_shape(*dx, x.shape(), op, "input gradient");
+    if (d_bias) {
+        detail::require_shape(*d_bias, Shape{d.filters}, op, "bias gradient");
+        detail::require_contiguous(*d_bias, op, "bias gradient");
+    }
+    const RowMatrix<T> mask = relu_output.as_rows(op), dym = dy.as_rows(op);
+    detail::conv2d_direct_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask,
+                                           d_bias ? d_bias->data() : nullptr);
+    if (dx) detail::conv2d_direct_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
 }
 
 }  // namespace cpu
