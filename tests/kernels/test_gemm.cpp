@@ -344,8 +344,10 @@ TEST_CASE("gemm: the micro-kernel follows the compile flags", "[kernels][gemm]")
 TEMPLATE_TEST_CASE("gemm: same bits with 1 or 2 threads, inside or outside a parallel region", "[kernels][gemm]", float,
                    double) {
     const int saved_threads = num_threads();
-    // Large enough to be split across 2 threads, with edge tiles on both sides.
-    for (auto [m, n] : {std::pair<Index, Index>{203, 45}, {13, 611}}) {
+    // Large enough to be split across 2 threads, with edge tiles on both sides;
+    // 301 x 300 and 301 x 611 values of op(B): packed by both threads
+    // (kGemmParallelPackValues), whole for the in-place loops (n = 300) and by PackedB.
+    for (auto [m, n] : {std::pair<Index, Index>{203, 45}, {13, 611}, {203, 300}}) {
         Case cs;
         cs.trans_b = Transpose::yes, cs.m = m, cs.n = n, cs.k = 301, cs.alpha = 0.9, cs.beta = 0.25;
         cs.pad_c = 3, cs.bias = true, cs.relu = true;
