@@ -242,18 +242,20 @@ def network_section(results, keras, used):
         peer = keras_rows.get(row)
         keras_rate = None if peer is None else peer.get("images_per_s")
         rows.append([row, cell(result, IMAGES_COUNTERS), cell(result, (RSS_COUNTER,)), keras_cell(peer),
-                     number(None if peer is None else peer.get("peak_rss_MB")),
+                     keras_range(peer), number(None if peer is None else peer.get("peak_rss_MB")),
                      ratio(value(result, IMAGES_COUNTERS), keras_rate)])
     for row, peer in keras_rows.items():  # Keras rows without a bcnn row
         if "BM_" + row not in names:
-            rows.append([row, NOT_RUN, "—", keras_cell(peer), number(peer.get("peak_rss_MB")), "—"])
+            rows.append([row, NOT_RUN, "—", keras_cell(peer), keras_range(peer), number(peer.get("peak_rss_MB")),
+                         "—"])
     if not rows:
         return []
     return ["## Whole networks (batch 32, 150×150×3, float32)", "",
             "Peak RSS: the process's high-water mark during the row, runtime included; "
+            "Keras steps: the slowest and fastest of its timed steps (images/s); "
             "bcnn/Keras above 1: bcnn is faster.", ""] + markdown(
-        ["network", "bcnn images/s", "bcnn peak RSS (MB)", "Keras images/s", "Keras peak RSS (MB)", "bcnn/Keras"],
-        rows) + [""]
+        ["network", "bcnn images/s", "bcnn peak RSS (MB)", "Keras images/s", "Keras steps", "Keras peak RSS (MB)",
+         "bcnn/Keras"], rows) + [""]
 
 
 def keras_cell(peer):
@@ -263,6 +265,13 @@ def keras_cell(peer):
     if "error" in peer:
         return f"{NOT_RUN}: {peer['error']}".replace("|", "\\|")
     return number(peer.get("images_per_s"))
+
+
+def keras_range(peer):
+    """The slowest..fastest step of a keras_peer.py row, in images/s, or a dash."""
+    if peer is None or "images_per_s_min" not in peer or "images_per_s_max" not in peer:
+        return "—"
+    return f"{number(peer['images_per_s_min'])}–{number(peer['images_per_s_max'])}"
 
 
 def keras_peer_rows(keras_rows):

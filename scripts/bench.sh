@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE benchmark command: installs the dependencies (scripts/setup-deps.sh) and
 # the tf_keras virtualenv (scripts/keras-venv.sh), configures and builds the
-# release preset's bcnn_bench (build/release), runs it (3 repetitions, medians),
+# release preset's bcnn_bench (build/release), runs it (3 repetitions randomly
+# interleaved across the rows, medians),
 # runs the Keras/TensorFlow peer (bench/keras_peer.py) with the same threads,
 # and prints the Markdown table of both (bench/make_table.py).
 #
@@ -67,7 +68,12 @@ unset OPENBLAS_CORETYPE
 export OMP_NUM_THREADS=$threads
 
 echo "bench.sh: bcnn_bench --benchmark_filter='$filter' with $threads threads" >&2
+# Random interleaving: the repetitions of all rows run in a random order, so
+# that a bcnn row and its oneDNN row sample the same stretch of the run (the
+# machine's speed drifts by 10-20% over 20 minutes; run in registration order,
+# every bcnn row ran minutes before every oneDNN row).
 "$out/bcnn_bench" --benchmark_filter="$filter" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_enable_random_interleaving=true \
   --benchmark_out="$out/results.json" --benchmark_out_format=json >&2
 
 table_args=(--bcnn "$out/results.json" --threads "$threads")
@@ -85,8 +91,10 @@ if ((keras)); then
   if ((${#rows[@]})); then
     rows_csv=$(IFS=,; echo "${rows[*]}")
     echo "bench.sh: keras_peer.py --rows $rows_csv with $threads threads" >&2
+    # 15 steps a row: TensorFlow's steps fall into two modes (the custom CNN's
+    # 365-460 ms and ~640 ms, 2026-11-26), so a median of 5 lands in either.
     "$keras_python" bench/keras_peer.py --threads "$threads" --rows "$rows_csv" --onednn "$keras_onednn" \
-      --json "$out/keras.json" || echo "bench.sh: keras_peer.py measured nothing; the table says why" >&2
+      --repetitions 15 --json "$out/keras.json" || echo "bench.sh: keras_peer.py measured nothing; the table says why" >&2
     if [[ -f $out/keras.json ]]; then table_args+=(--keras "$out/keras.json"); fi
   fi
 fi
