@@ -10,12 +10,15 @@
 
 #include <bcnn/kernels/cpu/conv2d.hpp>
 
+#include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
+using bcnn::testing::converted;
+using bcnn::testing::ConvAlgorithmScope;
 
 namespace {
 
@@ -114,31 +117,10 @@ Gradients backward(const Tensor<double>& x, const Tensor<double>& w, const Tenso
     return r;
 }
 
-template <typename To, typename From>
-Tensor<To> converted(const Tensor<From>& t) {
-    const std::vector<From> values = t.to_vector();
-    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
-}
-
 bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
     const std::vector<double> av = a.to_vector(), bv = b.to_vector();
     return a.shape() == b.shape() && std::memcmp(av.data(), bv.data(), av.size() * sizeof(double)) == 0;
 }
-
-// Sets the process-wide convolution algorithm for one scope: the im2col + GEMM
-// tiling must stay covered where the automatic choice takes another path.
-class ConvAlgorithmScope {
-public:
-    explicit ConvAlgorithmScope(cpu::ConvAlgorithm algorithm) : previous_(cpu::conv_algorithm()) {
-        cpu::set_conv_algorithm(algorithm);
-    }
-    ~ConvAlgorithmScope() { cpu::set_conv_algorithm(previous_); }
-    ConvAlgorithmScope(const ConvAlgorithmScope&) = delete;
-    ConvAlgorithmScope& operator=(const ConvAlgorithmScope&) = delete;
-
-private:
-    cpu::ConvAlgorithm previous_;
-};
 
 // Number of tiles conv2d uses for these shapes with the current thread count.
 Index tile_count(const Shape& x, const Shape& w, const ConvParams& p) {

@@ -13,12 +13,15 @@
 #include <bcnn/kernels/cpu/conv2d.hpp>
 #include <bcnn/kernels/cpu/conv2d_direct.hpp>
 
+#include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
+using bcnn::testing::converted;
+using bcnn::testing::max_abs;
 
 namespace {
 
@@ -82,18 +85,6 @@ Tensor<T> direct_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>
     Tensor<T> y(cpu::conv2d_output_shape(x.shape(), w.shape(), p));
     direct_forward(x, w, b, p, activation, y);
     return y;
-}
-
-template <typename To, typename From>
-Tensor<To> converted(const Tensor<From>& t) {
-    const std::vector<From> values = t.to_vector();
-    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
-}
-
-double max_abs(const Tensor<double>& t) {
-    double m = 0;
-    for (const double v : t.to_vector()) m = std::max(m, std::abs(v));
-    return m;
 }
 
 struct Case {

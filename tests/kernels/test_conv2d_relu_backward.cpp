@@ -12,21 +12,18 @@
 
 #include <bcnn/kernels/cpu/conv2d.hpp>
 
+#include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
+using bcnn::testing::converted;
+using bcnn::testing::max_abs;
+using bcnn::testing::ConvAlgorithmScope;
 
 namespace {
-
-// Restores the process-wide convolution algorithm on scope exit.
-struct AlgorithmScope {
-    cpu::ConvAlgorithm saved = cpu::conv_algorithm();
-    explicit AlgorithmScope(cpu::ConvAlgorithm algorithm) { cpu::set_conv_algorithm(algorithm); }
-    ~AlgorithmScope() { cpu::set_conv_algorithm(saved); }
-};
 
 // Gradients of one call: dx, d_weights, d_bias.
 template <typename T>
@@ -43,7 +40,7 @@ Gradients<T> masked_then_gemm(const Tensor<T>& x, const Tensor<T>& w, const Tens
     Tensor<T> pre(y.shape());
     for (Index i = 0; i < pre.numel(); ++i) pre.data()[i] = yc.data()[i] > T(0) ? dyc.data()[i] : T(0);
     Gradients<T> g{Tensor<T>(x.shape()), Tensor<T>(w.shape()), Tensor<T>(Shape{w.dim(3)})};
-    const AlgorithmScope gemm_only(cpu::ConvAlgorithm::gemm_only);
+    const ConvAlgorithmScope gemm_only(cpu::ConvAlgorithm::gemm_only);
     cpu::conv2d_backward(x, w, pre, p, &g.dx, &g.dw, nullptr);
     for (Index r = 0; r < pre.numel() / w.dim(3); ++r)
         for (Index k = 0; k < w.dim(3); ++k) g.db.data()[k] += pre.data()[r * w.dim(3) + k];
@@ -56,18 +53,6 @@ Tensor<T> relu_conv(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, 
     Tensor<T> y(cpu::conv2d_output_shape(x.shape(), w.shape(), p));
     cpu::conv2d_forward(x, w, &b, p, y, cpu::ActivationFn::relu);
     return y;
-}
-
-template <typename To, typename From>
-Tensor<To> converted(const Tensor<From>& t) {
-    const std::vector<From> values = t.to_vector();
-    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
-}
-
-double max_abs(const Tensor<double>& t) {
-    double m = 0;
-    for (const double v : t.to_vector()) m = std::max(m, std::abs(v));
-    return m;
 }
 
 bool all_equal(const Tensor<double>& t, double value) {

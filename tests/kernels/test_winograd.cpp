@@ -14,12 +14,15 @@
 #include <bcnn/kernels/cpu/conv2d.hpp>
 #include <bcnn/kernels/cpu/winograd.hpp>
 
+#include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
+using bcnn::testing::converted;
+using bcnn::testing::max_abs;
 
 namespace {
 
@@ -111,18 +114,6 @@ Tensor<T> winograd_input_gradient(const Shape& x, const Tensor<T>& w, const Tens
     Tensor<T> dx = Tensor<T>::uninitialized(x);
     winograd_input_gradient(w, dy, padding, dx);
     return dx;
-}
-
-template <typename To, typename From>
-Tensor<To> converted(const Tensor<From>& t) {
-    const std::vector<From> values = t.to_vector();
-    return Tensor<To>::from_vector(t.shape(), std::vector<To>(values.begin(), values.end()));
-}
-
-double max_abs(const Tensor<double>& t) {
-    double m = 0;
-    for (double v : t.to_vector()) m = std::max(m, std::abs(v));
-    return m;
 }
 
 bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
