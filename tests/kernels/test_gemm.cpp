@@ -346,7 +346,9 @@ TEMPLATE_TEST_CASE("gemm: same bits with 1 or 2 threads, inside or outside a par
     const int saved_threads = num_threads();
     // Large enough to be split across 2 threads, with edge tiles on both sides;
     // 301 x 300 and 301 x 611 values of op(B): packed by both threads
-    // (kGemmParallelPackValues), whole for the in-place loops (n = 300) and by PackedB.
+    // (kGemmParallelPackValues), whole for the in-place loops (n = 300) and by
+    // PackedB. op(A) read in place in 16 chunks (n = 45, 300; where the
+    // kernel has an in-place variant), packed in 2 (611).
     for (auto [m, n] : {std::pair<Index, Index>{203, 45}, {13, 611}, {203, 300}}) {
         Case cs;
         cs.trans_b = Transpose::yes, cs.m = m, cs.n = n, cs.k = 301, cs.alpha = 0.9, cs.beta = 0.25;
@@ -355,7 +357,11 @@ TEMPLATE_TEST_CASE("gemm: same bits with 1 or 2 threads, inside or outside a par
         set_num_threads(1);
         const std::vector<TestType> one = ops.run_plain(), one_packed = ops.run_packed();
         set_num_threads(2);
-        REQUIRE(cpu::detail::gemm_thread_count(cs.m, cs.n, cs.k, 1000) == 2);  // big enough to be split
+        REQUIRE(cpu::detail::gemm_part_count(cs.m, cs.n, cs.k, 1000, num_threads()) == 2);  // big enough to be split
+        const bool in_place = cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, n);
+        CHECK(in_place == (n <= 300 && cpu::detail::GemmInPlaceAKernel<TestType>::available));
+        CHECK(cpu::detail::gemm_max_parts<TestType>(n, Transpose::no, true) == (in_place ? 16 : 2));
+        CHECK(cpu::detail::gemm_max_parts<TestType>(n, Transpose::no, false) == 2);
         const std::vector<TestType> two = ops.run_plain(), two_packed = ops.run_packed();
         std::vector<TestType> inside[2], inside_packed[2];
 #ifdef _OPENMP

@@ -182,7 +182,7 @@ protected:
             body(Index(0), count);
             return;
         }
-        parallel_chunks(count, num_threads(), [&](int, Index first, Index last) { body(first, last); });
+        parallel_chunks(count, chunks_per_team(), [&](int, Index first, Index last) { body(first, last); });
     }
 
 private:

@@ -2,7 +2,7 @@
 // Per-column sums over the rows of a matrix (a bias gradient: the sum of dy
 // over every pixel of a channel), deterministic for a given thread count.
 // The rows are cut into chunks (at least kMinRowsPerChunk rows each, at most
-// one per thread); each chunk adds its rows in order into partial sums of its
+// chunks_per_team()); each chunk adds its rows in order into partial sums of its
 // own, and the partials are added in chunk order.
 // Each chunk's partial sums sit on cache lines of their own (ChunkPartials):
 // two threads adding rows into sums that share a line make the line move
@@ -69,7 +69,7 @@ private:
 // [0, rows), row after row.
 template <typename T, typename AddRows>
 void sum_rows_of(Index rows, Index cols, AddRows add_rows, T* out) {
-    const int parts = static_cast<int>(std::clamp<Index>(rows / kMinRowsPerChunk, 1, num_threads()));
+    const int parts = static_cast<int>(std::clamp<Index>(rows / kMinRowsPerChunk, 1, chunks_per_team()));
     ChunkPartials<T> partials(parts, cols);
     parallel_chunks(rows, parts, [&](int part, Index first, Index last) { add_rows(first, last, partials.chunk(part)); });
     partials.add_in_order(parts, out);

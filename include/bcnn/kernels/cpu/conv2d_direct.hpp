@@ -16,8 +16,8 @@
 // dilation 1, x = 0 outside the image); x, y and dy may be channel slices,
 // weights, bias and d_weights are contiguous. Float and double.
 //
-// Output rows (n, oh) are split over the threads in chunks; a thread takes
-// its rows in groups of up to 8 of one image, whose input rows (the ones
+// Output rows (n, oh) are cut into chunks shared by the threads
+// (direct_chunks); a chunk's rows are taken in groups of up to 8 of one image, whose input rows (the ones
 // inside the image) it first copies into a zero-padded buffer, rows of
 // pixels x C values: there, the window of output pixel ow at kernel row kh
 // is the contiguous run of KW * C values starting at pixel ow * SW, so both
@@ -31,7 +31,7 @@
 // Weights gradient: for each output row and block, J patch values (kh, kw, c)
 // x the block's vectors (again 12 accumulators) are summed over the row's
 // pixels, each input value broadcast against the vectors of dy, then
-// added to the thread's own (KH*KW*C, lanes) partial sums; chunks of output
+// added to the chunk's own (KH*KW*C, lanes) partial sums; chunks of output
 // rows are added in chunk order, so the result depends only on the thread count.
 // The accumulators are arrays of simd::Vec indexed by compile-time constants
 // only (partial blocks are stored through memory afterwards), so GCC 12 keeps
@@ -112,13 +112,14 @@ constexpr int kDirectAccumulators = 12;
 // Vectors of filters in a full filter block.
 constexpr int kDirectBlockVectors = 2;
 
-// Threads worth starting: one per kGemmMinWorkPerThread multiply-adds
-// (gemm.hpp's threshold), at most one per output row. Tiny convolutions
-// (gradient checks) stay on one thread.
-inline int direct_threads(const Conv2DDims& d) {
+// Chunks of output rows to share among the threads: one per
+// kGemmMinWorkPerThread multiply-adds (gemm.hpp's threshold), at most one per
+// output row and chunks_per_team(). Tiny convolutions (gradient checks) stay
+// in one chunk, on one thread.
+inline int direct_chunks(const Conv2DDims& d) {
     const double work = static_cast<double>(d.pixels()) * static_cast<double>(d.patch() * d.filters);
     const Index wanted = static_cast<Index>(work / kGemmMinWorkPerThread);
-    return static_cast<int>(std::clamp<Index>(std::min(wanted, d.batch * d.geometry.out_h), 1, num_threads()));
+    return static_cast<int>(std::clamp<Index>(std::min(wanted, d.batch * d.geometry.out_h), 1, chunks_per_team()));
 }
 
 // A block of `lanes` filters (1 or 2 vectors), [first, first + width)
@@ -349,7 +350,7 @@ void conv2d_direct_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* 
                            const RowMatrix<T>* relu_output = nullptr) {
     if (d.pixels() == 0) return;
     const DirectWeights<T> packed = direct_pack_weights(d, weights, bias);
-    parallel_chunks(d.batch * d.geometry.out_h, direct_threads(d), [&](int, Index first_row, Index last_row) {
+    parallel_chunks(d.batch * d.geometry.out_h, direct_chunks(d), [&](int, Index first_row, Index last_row) {
         DirectInputRows<T> in(d, kDirectAccumulators);
         for (Index group = first_row; group < last_row;) {
             const Index end = direct_group_end(d, group, last_row), group_top = direct_rows(d, group).top;
@@ -521,7 +522,7 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
     const Index size = d.patch() * lanes_total, out_rows = d.batch * d.geometry.out_h, out_w = d.geometry.out_w;
     const Index window_row = d.window.kernel_w * d.channels, pixel_step = d.window.stride_w * d.channels;
     const Index patch = d.patch();
-    const int parts = direct_threads(d);
+    const int parts = direct_chunks(d);
     // Per chunk: the weight sums, then (through a ReLU) lanes_total bias sums.
     ChunkPartials<T> partials(parts, size + lanes_total);
     parallel_chunks(out_rows, parts, [&](int part, Index first_row, Index last_row) {

@@ -20,7 +20,7 @@
 //   weights gradient: for each output row and vector of channels, the sums
 //     over the row's interior pixels for 3 kernel rows x 3 columns (3-wide
 //     kernels; single taps otherwise) and the bias gradient are kept in
-//     registers, then added to the thread's own partial sums; edge pixels
+//     registers, then added to the chunk's own partial sums; edge pixels
 //     are added tap by tap. Chunks of output rows are added in chunk order,
 //     so the result depends only on the thread count.
 // Otherwise (multipliers above 1, 256 channels or more, the input gradient
@@ -437,7 +437,7 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
 
     if (!d_weights && !d_bias) return;
     const Index weight_count = d.kernel_h * d.kernel_w * channels_out;
-    const int parts = num_threads();
+    const int parts = static_cast<int>(std::clamp<Index>(d.batch * g.out_h, 1, chunks_per_team()));
     // Per part: the weight gradient partial, then the bias gradient partial.
     detail::ChunkPartials<T> partials(parts, weight_count + channels_out);
     parallel_chunks(d.batch * g.out_h, parts, [&](int part, Index first, Index last) {

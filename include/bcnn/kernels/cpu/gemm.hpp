@@ -23,12 +23,12 @@
 // PackedB (pack_b) holds a whole op(B) packed once, for operands multiplied
 // many times (a convolution's weights, one GEMM per pixel tile).
 //
-// Threads: outside an OpenMP parallel region a large enough problem is split
-// across bcnn::num_threads() threads by rows (or columns, if there are more
-// column micro-panels), at micro-tile boundaries; inside one, gemm runs
-// serially. The depth k is never split, and every element of C accumulates
-// its products in the same order whatever the thread count, so results are
-// bit-identical for any number of threads.
+// Threads: outside an OpenMP parallel region a large enough problem is cut
+// into chunks of rows (or columns, if there are more column micro-panels), at
+// micro-tile boundaries, which bcnn::num_threads() threads share (gemm_run);
+// inside one, gemm runs serially. The depth k is never split, and every
+// element of C accumulates its products in the same order whatever the
+// chunks and threads, so results are bit-identical for any number of threads.
 
 #include <algorithm>
 #include <cstddef>
@@ -462,21 +462,34 @@ void gemm_scale_only(const GemmProblem<T>& g) {
     if (g.epilogue) gemm_apply_epilogue(*g.epilogue, g.epilogue->bias, g.m, g.n, g.c, g.ldc);
 }
 
-// Threads for one GEMM: 1 inside a parallel region or for small problems.
-inline int gemm_thread_count(Index m, Index n, Index k, Index units) {
+// Chunks to cut one GEMM into, at most max_parts: 1 inside a parallel region
+// or for small problems.
+inline int gemm_part_count(Index m, Index n, Index k, Index units, int max_parts) {
 #ifdef _OPENMP
     if (omp_in_parallel()) return 1;
 #endif
     const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
     const double by_work = std::max(1.0, work / kGemmMinWorkPerThread);
     return static_cast<int>(
-        std::min<double>({static_cast<double>(num_threads()), by_work, static_cast<double>(units)}));
+        std::min<double>({static_cast<double>(max_parts), by_work, static_cast<double>(units)}));
 }
 
-// Runs the problem, split across threads by rows or by columns at micro-tile
-// boundaries (the same tiles whatever the split).
+// The most chunks gemm_run cuts C into (before the work limit): several per
+// thread (chunks_per_team()) when op(A) is read in place from an op(B) packed
+// whole (b_whole), so that chunks pack nothing; otherwise one per thread, as
+// each chunk packs its blocks of op(A) and op(B). (Chunks of at least MC rows
+// reading one op(B) packed whole by all threads ran 1024^3 at 140-159
+// GFLOP/s against 155-172 with a copy of each block per thread, 2 threads.)
+template <typename T>
+int gemm_max_parts(Index n, Transpose trans_a, bool b_whole) {
+    return b_whole && gemm_reads_a_in_place<T>(trans_a, n) ? chunks_per_team() : num_threads();
+}
+
+// Runs the problem, cut by rows or by columns at micro-tile boundaries (the
+// same tiles whatever the cut) into chunks (gemm_max_parts) that the threads
+// share. b_whole: block_of_b points into an op(B) packed whole.
 template <typename T, typename BlockOfB>
-void gemm_run(const GemmProblem<T>& g, const BlockOfB& block_of_b) {
+void gemm_run(const GemmProblem<T>& g, bool b_whole, const BlockOfB& block_of_b) {
     if (g.m == 0 || g.n == 0) return;
     if (g.k == 0 || g.alpha == T(0)) {
         gemm_scale_only(g);
@@ -485,7 +498,8 @@ void gemm_run(const GemmProblem<T>& g, const BlockOfB& block_of_b) {
     constexpr Index mr = GemmBlocking<T>::mr, nr = GemmBlocking<T>::nr;
     const Index row_units = (g.m + mr - 1) / mr, col_units = (g.n + nr - 1) / nr;
     const bool by_rows = row_units >= col_units;
-    const int parts = gemm_thread_count(g.m, g.n, g.k, by_rows ? row_units : col_units);
+    const int parts =
+        gemm_part_count(g.m, g.n, g.k, by_rows ? row_units : col_units, gemm_max_parts<T>(g.n, g.trans_a, b_whole));
     if (parts <= 1) {
         gemm_blocked(g, 0, g.m, 0, g.n, block_of_b);
         return;
@@ -599,16 +613,16 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
     if (m > 0 && n > 0 && k > 0 && alpha != T(0) && detail::gemm_reads_a_in_place<T>(trans_a, n)) {
         // The in-place loops visit each depth block of op(B) once per block of
-        // rows: op(B) is packed whole, once, by this thread for every thread.
+        // rows: op(B) is packed whole, once, for every chunk and thread.
         const Index padded_n = detail::gemm_round_up(n, detail::GemmBlocking<T>::nr);
         T* packed = detail::gemm_thread_buffer<T, 1>(k * padded_n);
         detail::gemm_pack_b_whole(trans_b, b, ldb, k, n, packed);
-        detail::gemm_run(g, [&](Index pc, Index kc, Index jc, Index) {
+        detail::gemm_run(g, true, [&](Index pc, Index kc, Index jc, Index) {
             return detail::gemm_whole_b_block(static_cast<const T*>(packed), padded_n, pc, kc, jc);
         });
         return;
     }
-    detail::gemm_run(g, [&](Index pc, Index kc, Index jc, Index nc) {
+    detail::gemm_run(g, false, [&](Index pc, Index kc, Index jc, Index nc) {
         T* packed = detail::gemm_thread_buffer<T, 1>(kc * detail::gemm_round_up(nc, detail::GemmBlocking<T>::nr));
         detail::gemm_pack_b(trans_b, b, ldb, pc, kc, jc, nc, packed);
         return static_cast<const T*>(packed);
@@ -627,7 +641,7 @@ void gemm(Transpose trans_a, Index m, const T* a, Index lda, const PackedB<T>& b
     detail::gemm_check_operand<T>(op, "C", "ldc", c, m, n, ldc);
     const detail::GemmProblem<T> g{
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
-    detail::gemm_run(g, [&](Index pc, Index kc, Index jc, Index) { return b.block(pc, kc, jc); });
+    detail::gemm_run(g, true, [&](Index pc, Index kc, Index jc, Index) { return b.block(pc, kc, jc); });
 }
 
 }  // namespace cpu
