@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <vector>
 
 #include <bcnn/core/rng.hpp>
 
@@ -16,6 +17,23 @@ TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors", "[core][rn
     CHECK(ones == std::array<std::uint32_t, 4>{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu});
     const auto pi = detail::philox4x32(0x85a308d3243f6a88ull, 0x0370734413198a2eull, 0x299f31d0a4093822ull);
     CHECK(pi == std::array<std::uint32_t, 4>{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u});
+}
+
+TEMPLATE_TEST_CASE("uniform_run gives uniform_at's values, bit for bit", "[core][rng]", float, double) {
+    // Seeds with both key words set; runs that cross 2^32 (the counter's high
+    // word changes inside a block of eight) and 2^64 - 1; lengths around 8.
+    for (const std::uint64_t seed : {std::uint64_t(0), std::uint64_t(42), std::uint64_t(0x299f31d0a4093822ull)})
+        for (const std::uint64_t first :
+             {std::uint64_t(0), std::uint64_t(5), std::uint64_t(0xFFFFFFFCull), ~std::uint64_t(0) - 20})
+            for (const Index count : {Index(0), Index(1), Index(7), Index(8), Index(9), Index(23)}) {
+                INFO("seed " << seed << ", first " << first << ", count " << count);
+                const Rng rng(seed);
+                std::vector<TestType> run(static_cast<std::size_t>(count) + 1, TestType(-1));
+                rng.uniform_run(first, count, run.data());
+                for (Index i = 0; i < count; ++i)
+                    CHECK(run[static_cast<std::size_t>(i)] == rng.uniform_at<TestType>(first + std::uint64_t(i)));
+                CHECK(run.back() == TestType(-1));  // nothing written past count
+            }
 }
 
 TEST_CASE("Rng draws depend only on seed and position", "[core][rng]") {

@@ -28,8 +28,8 @@ void dropout_forward(const Tensor<T>& x, typename bcnn::detail::NonDeduced<T>::t
     detail::for_each_row(
         "dropout_forward", mask,
         [&](Index row_first, T* keep, Index cols) {
-            for (Index c = 0; c < cols; ++c)
-                keep[c] = rng.uniform_at<T>(first + static_cast<std::uint64_t>(row_first + c)) >= rate ? scale : T(0);
+            rng.uniform_run(first + static_cast<std::uint64_t>(row_first), cols, keep);
+            for (Index c = 0; c < cols; ++c) keep[c] = keep[c] >= rate ? scale : T(0);
         });
     detail::for_each_row(
         "dropout_forward", y,
