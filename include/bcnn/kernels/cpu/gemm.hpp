@@ -272,6 +272,33 @@ void gemm_macro_kernel(Index mc, Index nc, Index kc, T alpha, const T* a_packed,
 // when NR is whole vectors and the MR x NR accumulators, one row of B and a
 // broadcast fit in 16 vector registers: AVX2 float 6 x 16 and double 4 x 8,
 // SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
+// C rows [0, Rows) x Vectors vectors at c = alpha * acc + beta * C (C not
+// read when beta == 0), then + bias (Vectors vectors, or nullptr), then ReLU
+// if relu (keeping NaN, as gemm_apply_epilogue): the end of the kernels below.
+template <typename T, int Rows, int Vectors>
+inline void gemm_store_accumulators(const simd::Vec<T> (&acc)[Rows][Vectors], T alpha, T beta, T* c, Index ldc,
+                                    const T* bias, bool relu) {
+    using V = simd::Vec<T>;
+    constexpr Index width = simd::width<T>;
+    const V alpha_v = simd::broadcast(alpha), beta_v = simd::broadcast(beta), zero = {};
+    V bias_v[Vectors] = {};
+    if (bias)
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) bias_v[v] = simd::load(bias + v * width);
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+        T* row = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < Vectors; ++v) {
+            V value = alpha_v * acc[i][v];
+            if (beta != T(0)) value += beta_v * simd::load(row + v * width);
+            if (bias) value += bias_v[v];
+            if (relu) value = value < zero ? zero : value;
+            simd::store(row + v * width, value);
+        }
+    }
+}
+
 template <typename T>
 struct GemmInPlaceAKernel {
     static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
@@ -300,23 +327,55 @@ struct GemmInPlaceAKernel {
                 for (Index v = 0; v < vectors; ++v) acc[i][v] += a_i * b_row[v];
             }
         }
-        const V alpha_v = simd::broadcast(alpha), beta_v = simd::broadcast(beta), zero = {};
-        V bias_v[vectors] = {};
-        if (bias)
-#pragma GCC unroll 4
-            for (Index v = 0; v < vectors; ++v) bias_v[v] = simd::load(bias + v * width);
+        gemm_store_accumulators<T, mr, vectors>(acc, alpha, beta, c, ldc, bias, relu);
+    }
+};
+
+// The kernel for both operands read in place in the outer-product layout of
+// a weights gradient (x^T dy summed over pixels): op(A) transposed, A stored
+// k x m (depth step p of this tile's rows at a + p * lda), op(B) not, B
+// stored k x n (depth step p at b + p * ldb). Rows (<= MR) x NR block of C,
+// reading only its Rows values of each step of A; epilogue and contract as
+// GemmInPlaceAKernel's. Packing both operands took 40% of a pointwise
+// convolution's weights gradient (perf: 32 -> 32 channels, 75 x 75, batch 32),
+// where each packed value is used by only n or m products.
+template <typename T>
+struct GemmOuterKernel {
+    static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
+    static constexpr Index width = simd::width<T>, vectors = nr / width;
+    static constexpr bool available = GemmInPlaceAKernel<T>::available;
+
+    template <int Rows>
+    static void run(Index kc, const T* a, Index lda, const T* b, Index ldb, T alpha, T beta, T* c, Index ldc,
+                    const T* bias, bool relu) {
+        using V = simd::Vec<T>;
+        V acc[Rows][vectors];
 #pragma GCC unroll 16
-        for (Index i = 0; i < mr; ++i) {
-            T* row = c + i * ldc;
+        for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 4
-            for (Index v = 0; v < vectors; ++v) {
-                V value = alpha_v * acc[i][v];
-                if (beta != T(0)) value += beta_v * simd::load(row + v * width);
-                if (bias) value += bias_v[v];
-                if (relu) value = value < zero ? zero : value;  // keeps NaN, as gemm_apply_epilogue
-                simd::store(row + v * width, value);
+            for (Index v = 0; v < vectors; ++v) acc[i][v] = V{};
+#pragma GCC unroll 4
+        for (Index p = 0; p < kc; ++p, a += lda, b += ldb) {
+            V b_row[vectors];
+#pragma GCC unroll 4
+            for (Index v = 0; v < vectors; ++v) b_row[v] = simd::load(b + v * width);
+#pragma GCC unroll 16
+            for (int i = 0; i < Rows; ++i) {
+                const V a_i = simd::broadcast(a[i]);
+#pragma GCC unroll 4
+                for (Index v = 0; v < vectors; ++v) acc[i][v] += a_i * b_row[v];
             }
         }
+        gemm_store_accumulators<T, Rows, vectors>(acc, alpha, beta, c, ldc, bias, relu);
+    }
+
+    // run<rows> for a runtime rows in [1, MR].
+    template <int Rows = static_cast<int>(mr)>
+    static void run_rows(Index rows, Index kc, const T* a, Index lda, const T* b, Index ldb, T alpha, T beta, T* c,
+                         Index ldc, const T* bias, bool relu) {
+        if constexpr (Rows > 1)
+            if (rows < Rows) return run_rows<Rows - 1>(rows, kc, a, lda, b, ldb, alpha, beta, c, ldc, bias, relu);
+        run<Rows>(kc, a, lda, b, ldb, alpha, beta, c, ldc, bias, relu);
     }
 };
 
@@ -439,6 +498,43 @@ void gemm_blocked_in_place_a(const GemmProblem<T>& g, Index row_begin, Index row
     }
 }
 
+// Widest op(A) and op(B) for which gemm reads both in place
+// (gemm_blocked_outer): a depth block of each (KC steps of m or n values)
+// stays in L2 while every tile meets it.
+constexpr Index kGemmOuterMaxRows = 64;
+constexpr Index kGemmOuterMaxColumns = 128;
+
+// Whether gemm reads both operands in place in the outer-product layout:
+// op(A) transposed, op(B) not, whole column panels, small enough, and a kernel.
+template <typename T>
+bool gemm_reads_both_in_place(Transpose trans_a, Transpose trans_b, Index m, Index n) {
+    return GemmOuterKernel<T>::available && trans_a == Transpose::yes && trans_b == Transpose::no &&
+           n % GemmOuterKernel<T>::nr == 0 && m <= kGemmOuterMaxRows && n <= kGemmOuterMaxColumns;
+}
+
+// The loops over rows [row_begin, row_end) and columns [col_begin, col_end)
+// of C (at micro-tile boundaries) with both operands read in place (B stored
+// k x n with ldb): for each depth block, each column panel (its depth block
+// of B, KC x NR, in L1), each row panel of MR (or fewer) rows.
+template <typename T>
+void gemm_blocked_outer(const GemmProblem<T>& g, const T* b, Index ldb, Index row_begin, Index row_end,
+                        Index col_begin, Index col_end) {
+    using Kernel = GemmOuterKernel<T>;
+    const Index depth_step = gemm_depth_step<T>(g.k);
+    for (Index pc = 0; pc < g.k; pc += depth_step) {
+        const Index kc = std::min(depth_step, g.k - pc);
+        const T beta = pc == 0 ? g.beta : T(1);
+        const GemmEpilogue<T>* epilogue = pc + kc == g.k ? g.epilogue : nullptr;
+        for (Index jr = col_begin; jr < col_end; jr += Kernel::nr) {
+            const T* bias = epilogue && epilogue->bias ? epilogue->bias + jr : nullptr;
+            for (Index ir = row_begin; ir < row_end; ir += Kernel::mr)
+                Kernel::run_rows(std::min(Kernel::mr, row_end - ir), kc, g.a + pc * g.lda + ir, g.lda,
+                                 b + pc * ldb + jr, ldb, g.alpha, beta, g.c + ir * g.ldc + jr, g.ldc, bias,
+                                 epilogue && epilogue->relu);
+        }
+    }
+}
+
 // The blocked loops on this thread, A packed or read in place.
 template <typename T, typename BlockOfB>
 void gemm_blocked(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin, Index col_end,
@@ -486,10 +582,11 @@ int gemm_max_parts(Index n, Transpose trans_a, bool b_whole) {
 }
 
 // Runs the problem, cut by rows or by columns at micro-tile boundaries (the
-// same tiles whatever the cut) into chunks (gemm_max_parts) that the threads
-// share. b_whole: block_of_b points into an op(B) packed whole.
-template <typename T, typename BlockOfB>
-void gemm_run(const GemmProblem<T>& g, bool b_whole, const BlockOfB& block_of_b) {
+// same tiles whatever the cut) into at most max_parts chunks that the
+// threads share: blocked(row_begin, row_end, col_begin, col_end) runs the
+// loops over one chunk.
+template <typename T, typename Blocked>
+void gemm_run(const GemmProblem<T>& g, int max_parts, const Blocked& blocked) {
     if (g.m == 0 || g.n == 0) return;
     if (g.k == 0 || g.alpha == T(0)) {
         gemm_scale_only(g);
@@ -498,17 +595,16 @@ void gemm_run(const GemmProblem<T>& g, bool b_whole, const BlockOfB& block_of_b)
     constexpr Index mr = GemmBlocking<T>::mr, nr = GemmBlocking<T>::nr;
     const Index row_units = (g.m + mr - 1) / mr, col_units = (g.n + nr - 1) / nr;
     const bool by_rows = row_units >= col_units;
-    const int parts =
-        gemm_part_count(g.m, g.n, g.k, by_rows ? row_units : col_units, gemm_max_parts<T>(g.n, g.trans_a, b_whole));
+    const int parts = gemm_part_count(g.m, g.n, g.k, by_rows ? row_units : col_units, max_parts);
     if (parts <= 1) {
-        gemm_blocked(g, 0, g.m, 0, g.n, block_of_b);
+        blocked(Index(0), g.m, Index(0), g.n);
         return;
     }
     parallel_chunks(by_rows ? row_units : col_units, parts, [&](int, Index first, Index last) {
         if (by_rows)
-            gemm_blocked(g, first * mr, std::min(g.m, last * mr), Index(0), g.n, block_of_b);
+            blocked(first * mr, std::min(g.m, last * mr), Index(0), g.n);
         else
-            gemm_blocked(g, Index(0), g.m, first * nr, std::min(g.n, last * nr), block_of_b);
+            blocked(Index(0), g.m, first * nr, std::min(g.n, last * nr));
     });
 }
 
@@ -611,21 +707,34 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
     detail::gemm_check_operand<T>(op, "C", "ldc", c, m, n, ldc);
     const detail::GemmProblem<T> g{
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
-    if (m > 0 && n > 0 && k > 0 && alpha != T(0) && detail::gemm_reads_a_in_place<T>(trans_a, n)) {
+    const bool computes = m > 0 && n > 0 && k > 0 && alpha != T(0);
+    if (computes && detail::gemm_reads_both_in_place<T>(trans_a, trans_b, m, n)) {
+        detail::gemm_run(g, chunks_per_team(), [&](Index r0, Index r1, Index c0, Index c1) {
+            detail::gemm_blocked_outer(g, b, ldb, r0, r1, c0, c1);
+        });
+        return;
+    }
+    if (computes && detail::gemm_reads_a_in_place<T>(trans_a, n)) {
         // The in-place loops visit each depth block of op(B) once per block of
         // rows: op(B) is packed whole, once, for every chunk and thread.
         const Index padded_n = detail::gemm_round_up(n, detail::GemmBlocking<T>::nr);
         T* packed = detail::gemm_thread_buffer<T, 1>(k * padded_n);
         detail::gemm_pack_b_whole(trans_b, b, ldb, k, n, packed);
-        detail::gemm_run(g, true, [&](Index pc, Index kc, Index jc, Index) {
+        const auto whole_block = [&](Index pc, Index kc, Index jc, Index) {
             return detail::gemm_whole_b_block(static_cast<const T*>(packed), padded_n, pc, kc, jc);
+        };
+        detail::gemm_run(g, detail::gemm_max_parts<T>(n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
+            detail::gemm_blocked(g, r0, r1, c0, c1, whole_block);
         });
         return;
     }
-    detail::gemm_run(g, false, [&](Index pc, Index kc, Index jc, Index nc) {
+    const auto packed_block = [&](Index pc, Index kc, Index jc, Index nc) {
         T* packed = detail::gemm_thread_buffer<T, 1>(kc * detail::gemm_round_up(nc, detail::GemmBlocking<T>::nr));
         detail::gemm_pack_b(trans_b, b, ldb, pc, kc, jc, nc, packed);
         return static_cast<const T*>(packed);
+    };
+    detail::gemm_run(g, num_threads(), [&](Index r0, Index r1, Index c0, Index c1) {
+        detail::gemm_blocked(g, r0, r1, c0, c1, packed_block);
     });
 }
 
@@ -641,7 +750,10 @@ void gemm(Transpose trans_a, Index m, const T* a, Index lda, const PackedB<T>& b
     detail::gemm_check_operand<T>(op, "C", "ldc", c, m, n, ldc);
     const detail::GemmProblem<T> g{
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
-    detail::gemm_run(g, true, [&](Index pc, Index kc, Index jc, Index) { return b.block(pc, kc, jc); });
+    const auto block = [&](Index pc, Index kc, Index jc, Index) { return b.block(pc, kc, jc); };
+    detail::gemm_run(g, detail::gemm_max_parts<T>(n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
+        detail::gemm_blocked(g, r0, r1, c0, c1, block);
+    });
 }
 
 }  // namespace cpu
