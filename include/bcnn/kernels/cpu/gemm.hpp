@@ -18,7 +18,9 @@
 // filters) with op(A) stored by rows: A is not packed but read in place by
 // GemmInPlaceAKernel, each A micro-panel staying in L1 while it meets every
 // column panel of op(B) (packed whole, held in L2); see
-// gemm_blocked_in_place_a.
+// gemm_blocked_in_place_a. op(A) transposed and op(B) not, with small m and
+// n (a weights gradient's x^T dy): both are read in place by
+// GemmOuterKernel; see gemm_blocked_outer.
 //
 // PackedB (pack_b) holds a whole op(B) packed once, for operands multiplied
 // many times (a convolution's weights, one GEMM per pixel tile).
