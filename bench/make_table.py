@@ -178,7 +178,8 @@ def layer_section(results, used):
     if not layers:
         return []
     rows = []
-    for (op, pass_, shape), engines in layers.items():
+    # Rows by op, shape, then pass (bcnn_bench interleaves its rows at random).
+    for (op, pass_, shape), engines in sorted(layers.items(), key=lambda item: layer_order(*item[0])):
         bcnn, onednn, cuda, cuda_bf16 = (engines.get(engine) for engine in ENGINES)
         rows.append([op, pass_, shape, cell(bcnn, IMAGES_COUNTERS), cell(bcnn, GFLOP_COUNTERS),
                      cell(onednn, IMAGES_COUNTERS), ratio(value(bcnn, IMAGES_COUNTERS), value(onednn, IMAGES_COUNTERS)),
@@ -192,11 +193,27 @@ def layer_section(results, used):
         rows) + [""]
 
 
+PASS_ORDER = ["fwd", "fwd_inference", "bwd", "bwd_data", "bwd_weights", "fwd_bwd"]
+
+
+def layer_order(op, pass_, shape):
+    """Sort key of a layer row: op, shape (numbers compared as numbers), pass in PASS_ORDER."""
+    shape_key = [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[_x/]", shape)]
+    pass_key = PASS_ORDER.index(pass_) if pass_ in PASS_ORDER else len(PASS_ORDER)
+    return (op, shape_key, pass_key, pass_)
+
+
 def gemm_shape(args):
     sizes = dict(segment.split(":", 1) for segment in args.split("/") if ":" in segment)
     if set(sizes) >= {"m", "n", "k"}:
         return f"{sizes['m']}×{sizes['n']}×{sizes['k']}"
     return args or "—"
+
+
+def gemm_order(name):
+    """Sort key of a GEMM benchmark name: its m, n, k as numbers."""
+    sizes = dict(segment.split(":", 1) for segment in name.split("/") if ":" in segment)
+    return tuple(int(sizes[key]) if sizes.get(key, "").isdigit() else -1 for key in ("m", "n", "k")), name
 
 
 def gemm_section(results, used):
@@ -207,7 +224,8 @@ def gemm_section(results, used):
     measured_peaks = [(value(r, GFLOP_COUNTERS), name) for name, r in peaks.items() if value(r, GFLOP_COUNTERS)]
     peak, peak_name = max(measured_peaks) if measured_peaks else (None, None)
     rows = []
-    for name, result in results.items():
+    # Rows by m, n, k (bcnn_bench interleaves its rows at random).
+    for name, result in sorted(results.items(), key=lambda item: gemm_order(item[0])):
         if name.split("/")[0] != prefix:
             continue
         args = name[len(prefix) + 1:]

@@ -127,6 +127,24 @@ class MakeTableTest(unittest.TestCase):
         self.assertEqual(self.row("256×256×256"), ["256×256×256", "40.0", "50%", "20.0", "2.00×"])
         self.assertIn("FMA peak: 80.0 GFLOP/s (BM_fma_peak)", self.text)
 
+    def test_rows_sorted_whatever_the_run_order(self):
+        # bcnn_bench interleaves its rows at random: layer rows come out by op,
+        # shape (numbers as numbers) and pass; GEMM rows by m, n, k.
+        entries = []
+        for name in ["bcnn/conv2d/fwd_bwd/c3x3_16_16_150", "bcnn/conv2d/fwd/c3x3_3_16_150",
+                     "BM_gemm_float/m:1024/n:1024/k:1024", "bcnn/conv2d/fwd/c3x3_16_16_150",
+                     "bcnn/conv2d/bwd_data/c3x3_16_16_150", "BM_gemm_float/m:256/n:256/k:256",
+                     "bcnn/batchnorm/fwd/bn_32_75"]:
+            entries += repeated(name, {"images_per_s": 10.0}, {"images_per_s": 10.0})
+        text = make_table.render({"context": {}, "benchmarks": entries})
+        order = [line.split("|")[1:4] for line in text.splitlines() if line.startswith("| ")]
+        layers = [[cell.strip() for cell in row] for row in order if row[0].strip() in ("conv2d", "batchnorm")]
+        self.assertEqual(layers, [["batchnorm", "fwd", "bn_32_75"], ["conv2d", "fwd", "c3x3_3_16_150"],
+                                  ["conv2d", "fwd", "c3x3_16_16_150"], ["conv2d", "bwd_data", "c3x3_16_16_150"],
+                                  ["conv2d", "fwd_bwd", "c3x3_16_16_150"]])
+        gemms = [row[0].strip() for row in order if "×" in row[0] and row[0].strip() != "m×n×k"]
+        self.assertEqual(gemms, ["256×256×256", "1024×1024×1024"])
+
     def test_network_rows_with_keras(self):
         self.assertEqual(self.row("custom_cnn_train_step"),
                          ["custom_cnn_train_step", "60.0", "350", "25.0", "20.5–31.0", "1,200", "2.40×"])
