@@ -264,16 +264,6 @@ void gemm_macro_kernel(Index mc, Index nc, Index kc, T alpha, const T* a_packed,
     }
 }
 
-// The micro-kernel for op(A) read in place instead of packed: A stored by rows
-// (row i of the micro-panel at a + i * lda, its depth steps contiguous), B a
-// packed micro-panel as for MicroKernel<T>, whose MR x NR block and contract
-// it keeps (simd.hpp vectors, so one source for every -march), then adds
-// `bias` (NR values, or nullptr) and applies ReLU if `relu` while the tile is
-// in registers (the epilogue's pass over the tile was a fifth of a pointwise
-// convolution's forward with 16-32 input channels). Usable (`available`)
-// when NR is whole vectors and the MR x NR accumulators, one row of B and a
-// broadcast fit in 16 vector registers: AVX2 float 6 x 16 and double 4 x 8,
-// SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
 // C rows [0, Rows) x Vectors vectors at c = alpha * acc + beta * C (C not
 // read when beta == 0), then + bias (Vectors vectors, or nullptr), then ReLU
 // if relu (keeping NaN, as gemm_apply_epilogue): the end of the kernels below.
@@ -301,6 +291,16 @@ inline void gemm_store_accumulators(const simd::Vec<T> (&acc)[Rows][Vectors], T 
     }
 }
 
+// The micro-kernel for op(A) read in place instead of packed: A stored by rows
+// (row i of the micro-panel at a + i * lda, its depth steps contiguous), B a
+// packed micro-panel as for MicroKernel<T>, whose MR x NR block and contract
+// it keeps (simd.hpp vectors, so one source for every -march), then adds
+// `bias` (NR values, or nullptr) and applies ReLU if `relu` while the tile is
+// in registers (the epilogue's pass over the tile was a fifth of a pointwise
+// convolution's forward with 16-32 input channels). Usable (`available`)
+// when NR is whole vectors and the MR x NR accumulators, one row of B and a
+// broadcast fit in 16 vector registers: AVX2 float 6 x 16 and double 4 x 8,
+// SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
 template <typename T>
 struct GemmInPlaceAKernel {
     static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
