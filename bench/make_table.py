@@ -203,8 +203,13 @@ def layer_order(op, pass_, shape):
     return (op, shape_key, pass_key, pass_)
 
 
+def gemm_sizes(text):
+    """The "key:value" segments of a benchmark name or its arguments, e.g. m:1024/n:1024/k:1024."""
+    return dict(segment.split(":", 1) for segment in text.split("/") if ":" in segment)
+
+
 def gemm_shape(args):
-    sizes = dict(segment.split(":", 1) for segment in args.split("/") if ":" in segment)
+    sizes = gemm_sizes(args)
     if set(sizes) >= {"m", "n", "k"}:
         return f"{sizes['m']}×{sizes['n']}×{sizes['k']}"
     return args or "—"
@@ -212,7 +217,7 @@ def gemm_shape(args):
 
 def gemm_order(name):
     """Sort key of a GEMM benchmark name: its m, n, k as numbers."""
-    sizes = dict(segment.split(":", 1) for segment in name.split("/") if ":" in segment)
+    sizes = gemm_sizes(name)
     return tuple(int(sizes[key]) if sizes.get(key, "").isdigit() else -1 for key in ("m", "n", "k")), name
 
 

@@ -17,9 +17,9 @@
 // weights, bias and d_weights are contiguous. Float and double.
 //
 // Output rows (n, oh) are cut into chunks shared by the threads
-// (direct_chunks); a chunk's rows are taken in groups of up to 8 of one image, whose input rows (the ones
-// inside the image) it first copies into a zero-padded buffer, rows of
-// pixels x C values: there, the window of output pixel ow at kernel row kh
+// (direct_chunks); a chunk's rows are taken in groups of up to 8 of one
+// image, whose input rows (the ones inside the image) are first copied into
+// a zero-padded buffer, rows of pixels x C values: there, the window of output pixel ow at kernel row kh
 // is the contiguous run of KW * C values starting at pixel ow * SW, so both
 // kernels below are small GEMMs with no edge cases.
 // The filters are cut into blocks of 2 vectors of simd::width<T> lanes (the
