@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <vector>
 
+#include <bcnn/kernels/cpu/activation.hpp>
 #include <bcnn/kernels/cpu/separable_conv2d.hpp>
 
+#include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
@@ -177,6 +179,186 @@ TEST_CASE("separable_conv2d_backward skips gradients passed as nullptr", "[kerne
     CHECK(testing::max_abs_diff(dx_only, dx) == 0);
     cpu::separable_conv2d_backward(x, dw, pw, depthwise_out, dy, params, scratch, nullptr, &ddw_only, nullptr, nullptr);
     CHECK(testing::max_abs_diff(ddw_only, ddw) == 0);
+}
+
+namespace {
+
+// Gradients of one separable convolution, each filled with 5 before a call.
+struct SeparableGradients {
+    Tensor<double> dx, d_depthwise, d_pointwise, d_bias;
+    SeparableGradients(const Shape& x, const Shape& depthwise, const Shape& pointwise, Index filters)
+        : dx(x, 5.0), d_depthwise(depthwise, 5.0), d_pointwise(pointwise, 5.0), d_bias(Shape{filters}, 5.0) {}
+};
+
+void check_same_gradients(const SeparableGradients& got, const SeparableGradients& want, double tolerance) {
+    CHECK(testing::max_abs_diff(got.dx, want.dx) < tolerance);
+    CHECK(testing::max_abs_diff(got.d_depthwise, want.d_depthwise) < tolerance);
+    CHECK(testing::max_abs_diff(got.d_pointwise, want.d_pointwise) < tolerance);
+    CHECK(testing::max_abs_diff(got.d_bias, want.d_bias) < tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("the banded separable backward matches the whole-tensor steps, through a ReLU or not",
+          "[kernels][separable_conv2d]") {
+    struct BandCase {
+        Index n, h, w, c, filters, kh, kw;
+    };
+    const std::vector<BandCase> cases = {
+        {2, 7, 5, 3, 4, 3, 3},   {1, 9, 6, 9, 5, 3, 3},  {2, 6, 13, 17, 8, 3, 3},
+        {1, 5, 4, 2, 3, 2, 2},   // even kernel: 0 rows of padding above, 1 below
+        {1, 8, 7, 8, 16, 5, 5},  {3, 1, 5, 4, 3, 3, 3},  // one row per image
+        {1, 3, 3, 2, 6, 5, 5},   // kernel larger than the image
+        {2, 6, 9, 33, 7, 1, 3},  // 1x3: no rows of halo; a partial channel vector
+        {1, 7, 4, 12, 9, 4, 2},
+    };
+    std::uint64_t seed = 400;
+    for (const BandCase& k : cases)
+        for (const bool relu : {false, true}) {
+            CAPTURE(k.n, k.h, k.w, k.c, k.filters, k.kh, k.kw, relu);
+            const ConvParams params{1, 1, Padding::same};
+            const Shape x_shape{k.n, k.h, k.w, k.c}, dw_shape{k.kh, k.kw, k.c, 1}, pw_shape{1, 1, k.c, k.filters};
+            const Shape y_shape{k.n, k.h, k.w, k.filters};
+            const auto x = random_tensor<double>(x_shape, seed++), dw = random_tensor<double>(dw_shape, seed++);
+            const auto pw = random_tensor<double>(pw_shape, seed++), b = random_tensor<double>(Shape{k.filters}, seed++);
+            const auto dy = random_tensor<double>(y_shape, seed++);
+            Tensor<double> depthwise_out(Shape{k.n, k.h, k.w, k.c}), y(y_shape);
+            cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y,
+                                          relu ? cpu::ActivationFn::relu : cpu::ActivationFn::linear);
+            REQUIRE(cpu::separable_conv2d_relu_backward_applies(x_shape, dw_shape, params));
+
+            // The steps one after the other over whole tensors.
+            SeparableGradients want(x_shape, dw_shape, pw_shape, k.filters);
+            Tensor<double> pre(y_shape), d_depthwise_out(depthwise_out.shape());
+            if (relu)
+                cpu::relu_backward(y, dy, pre);
+            else
+                pre = dy.clone();
+            cpu::conv2d_backward(depthwise_out, pw, pre, cpu::detail::kPointwiseParams, &d_depthwise_out,
+                                 &want.d_pointwise, &want.d_bias);
+            cpu::depthwise_conv2d_backward(x, dw, d_depthwise_out, params, &want.dx, &want.d_depthwise, nullptr);
+
+            const cpu::detail::DepthwiseDims d = cpu::detail::depthwise_dims(x_shape, dw_shape, params, "test");
+            for (const Index band_rows : {Index(1), Index(2), Index(3), k.h}) {
+                CAPTURE(band_rows);
+                SeparableGradients got(x_shape, dw_shape, pw_shape, k.filters);
+                const RowMatrix<double> mask = y.as_rows("y"), dx = got.dx.as_rows("dx");
+                const cpu::detail::SeparableBandsArgs<double> args{
+                    x.as_rows("x"), depthwise_out.as_rows("z"), dy.as_rows("dy"), relu ? &mask : nullptr,
+                    dw.data(), pw.data(), &dx, got.d_depthwise.data(), got.d_pointwise.data(), got.d_bias.data()};
+                cpu::detail::separable_bands_backward(d, k.filters, band_rows, args);
+                check_same_gradients(got, want, 1e-12);
+            }
+            // The public entry points, bands of separable_band_rows.
+            SeparableGradients got(x_shape, dw_shape, pw_shape, k.filters);
+            Tensor<double> scratch(depthwise_out.shape(), -7.0);
+            if (relu)
+                cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &got.dx, &got.d_depthwise,
+                                                    &got.d_pointwise, &got.d_bias);
+            else
+                cpu::separable_conv2d_backward(x, dw, pw, depthwise_out, dy, params, scratch, &got.dx, &got.d_depthwise,
+                                               &got.d_pointwise, &got.d_bias);
+            check_same_gradients(got, want, 1e-12);
+        }
+}
+
+TEST_CASE("the banded separable backward computes only the gradients asked for", "[kernels][separable_conv2d]") {
+    const ConvParams params{1, 1, Padding::same};
+    const auto x = random_tensor<double>(Shape{2, 6, 5, 4}, 500), dw = random_tensor<double>(Shape{3, 3, 4, 1}, 501);
+    const auto pw = random_tensor<double>(Shape{1, 1, 4, 3}, 502), b = random_tensor<double>(Shape{3}, 503);
+    Tensor<double> depthwise_out(Shape{2, 6, 5, 4}), y(Shape{2, 6, 5, 3});
+    cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y, cpu::ActivationFn::relu);
+    const auto dy = random_tensor<double>(y.shape(), 504);
+    SeparableGradients all(x.shape(), dw.shape(), pw.shape(), 3);
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &all.dx, &all.d_depthwise,
+                                        &all.d_pointwise, &all.d_bias);
+    SeparableGradients some(x.shape(), dw.shape(), pw.shape(), 3);
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, nullptr, nullptr, &some.d_pointwise,
+                                        &some.d_bias);
+    CHECK(testing::max_abs_diff(some.d_pointwise, all.d_pointwise) == 0);
+    CHECK(testing::max_abs_diff(some.d_bias, all.d_bias) == 0);
+    CHECK(some.dx.to_vector() == std::vector<double>(static_cast<std::size_t>(some.dx.numel()), 5.0));
+    CHECK(some.d_depthwise.to_vector() == std::vector<double>(static_cast<std::size_t>(some.d_depthwise.numel()), 5.0));
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &some.dx, nullptr, nullptr, nullptr);
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, nullptr, &some.d_depthwise, nullptr,
+                                        nullptr);
+    CHECK(testing::max_abs_diff(some.dx, all.dx) == 0);
+    CHECK(testing::max_abs_diff(some.d_depthwise, all.d_depthwise) == 0);
+}
+
+TEST_CASE("the banded separable backward in float matches the double steps", "[kernels][separable_conv2d]") {
+    const ConvParams params{1, 1, Padding::same};
+    const Shape x_shape{2, 9, 10, 20}, dw_shape{3, 3, 20, 1}, pw_shape{1, 1, 20, 16}, y_shape{2, 9, 10, 16};
+    const auto x = random_tensor<float>(x_shape, 700), dw = random_tensor<float>(dw_shape, 701);
+    const auto pw = random_tensor<float>(pw_shape, 702), b = random_tensor<float>(Shape{16}, 703);
+    const auto dy = random_tensor<float>(y_shape, 704);
+    Tensor<float> depthwise_out(x_shape), y(y_shape);
+    cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y, cpu::ActivationFn::relu);
+    Tensor<float> dx(x_shape), d_depthwise(dw_shape), d_pointwise(pw_shape), d_bias(Shape{16});
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &dx, &d_depthwise, &d_pointwise,
+                                        &d_bias);
+
+    // The double steps on the same float values (and the float forward's mask).
+    const Tensor<double> xd = to_double(x), dwd = to_double(dw), pwd = to_double(pw), zd = to_double(depthwise_out);
+    Tensor<double> pre = to_double(dy);
+    const std::vector<float> mask = y.to_vector();
+    for (Index i = 0; i < pre.numel(); ++i)
+        if (!(mask[static_cast<std::size_t>(i)] > 0)) pre.data()[i] = 0;
+    SeparableGradients want(x_shape, dw_shape, pw_shape, 16);
+    Tensor<double> d_depthwise_out(x_shape);
+    cpu::conv2d_backward(zd, pwd, pre, cpu::detail::kPointwiseParams, &d_depthwise_out, &want.d_pointwise,
+                         &want.d_bias);
+    cpu::depthwise_conv2d_backward(xd, dwd, d_depthwise_out, params, &want.dx, &want.d_depthwise, nullptr);
+    // Float sums of at most 180 (weights gradients) or 144 (dx) products: within 1e-5 of each result's scale.
+    const auto check_close = [](const Tensor<float>& got, const Tensor<double>& expected) {
+        CHECK(testing::max_abs_diff(to_double(got), expected) < 1e-5 * testing::max_abs(expected));
+    };
+    check_close(dx, want.dx);
+    check_close(d_depthwise, want.d_depthwise);
+    check_close(d_pointwise, want.d_pointwise);
+    check_close(d_bias, want.d_bias);
+}
+
+TEST_CASE("separable_conv2d_relu_backward matches finite differences", "[kernels][separable_conv2d][gradcheck]") {
+    const ConvParams params{1, 1, Padding::same};
+    auto x = random_tensor<double>(Shape{2, 5, 6, 9}, 600), dw = random_tensor<double>(Shape{3, 3, 9, 1}, 601);
+    auto pw = random_tensor<double>(Shape{1, 1, 9, 4}, 602), b = random_tensor<double>(Shape{4}, 603);
+    const Shape out_shape{2, 5, 6, 4};
+    const auto upstream = random_tensor<double>(out_shape, 604);
+    Tensor<double> depthwise_out(x.shape());
+    auto forward = [&] {
+        Tensor<double> y(out_shape);
+        cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y, cpu::ActivationFn::relu);
+        return y;
+    };
+    const Tensor<double> y = forward();
+    SeparableGradients got(x.shape(), dw.shape(), pw.shape(), 4);
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, upstream, params, &got.dx, &got.d_depthwise,
+                                        &got.d_pointwise, &got.d_bias);
+    CHECK(testing::relative_error(got.dx, testing::numerical_gradient(x, forward, upstream)) < 1e-6);
+    CHECK(testing::relative_error(got.d_depthwise, testing::numerical_gradient(dw, forward, upstream)) < 1e-6);
+    CHECK(testing::relative_error(got.d_pointwise, testing::numerical_gradient(pw, forward, upstream)) < 1e-6);
+    CHECK(testing::relative_error(got.d_bias, testing::numerical_gradient(b, forward, upstream)) < 1e-6);
+}
+
+TEST_CASE("separable_conv2d_relu_backward names the cases it does not take", "[kernels][separable_conv2d][errors]") {
+    const Tensor<float> x(Shape{1, 6, 6, 3}), dw(Shape{3, 3, 3, 1}), pw(Shape{1, 1, 3, 2});
+    CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), dw.shape(), ConvParams{2, 2, Padding::same}));
+    CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), dw.shape(), ConvParams{1, 1, Padding::valid}));
+    CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), Shape{3, 3, 3, 2}, ConvParams{1, 1, Padding::same}));
+    CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(Shape{1, 6, 6, 256}, Shape{3, 3, 256, 1},
+                                                            ConvParams{1, 1, Padding::same}));
+    const ConvParams strided{2, 2, Padding::same};
+    Tensor<float> depthwise_out(Shape{1, 3, 3, 3}), y(Shape{1, 3, 3, 2}), dy(Shape{1, 3, 3, 2}), dx(x.shape());
+    CHECK_THROWS_WITH(cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, strided, &dx, nullptr,
+                                                          nullptr, nullptr),
+                      Catch::Contains("separable_conv2d_relu_backward: takes stride 1, 'same' padding") &&
+                          Catch::Contains("strides (2, 2)"));
+    const ConvParams same{1, 1, Padding::same};
+    Tensor<float> z(Shape{1, 6, 6, 3}), y_bad(Shape{1, 6, 6, 3}), dy_ok(Shape{1, 6, 6, 2});
+    CHECK_THROWS_WITH(cpu::separable_conv2d_relu_backward(x, dw, pw, z, y_bad, dy_ok, same, &dx, nullptr, nullptr,
+                                                          nullptr),
+                      Catch::Contains("output has shape (1, 6, 6, 3), expected (1, 6, 6, 2)"));
 }
 
 TEST_CASE("separable_conv2d reads and writes channel slices of wider buffers", "[kernels][separable_conv2d]") {

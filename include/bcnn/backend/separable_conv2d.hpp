@@ -6,6 +6,8 @@
 //   depthwise_out, pointwise (1, 1, C*M, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
 //   backward: dy (N, OH, OW, K) -> dx, d_depthwise, d_pointwise, d_bias (each nullptr when not wanted),
 //             with d_depthwise_out (N, OH, OW, C*M) as scratch
+//   relu backward: the same through a following ReLU, on the CPU where
+//             separable_conv2d_relu_backward_applies (cpu:: has the cases)
 // All tensors of a call must be on one device; each kernel checks the shapes.
 
 #include "bcnn/backend/conv2d.hpp"
@@ -61,6 +63,35 @@ void separable_conv2d_backward(const Tensor<T>& x, const Tensor<T>& depthwise_we
     if (depthwise_gradient_needed)
         backend::depthwise_conv2d_backward(x, depthwise_weights, d_depthwise_out, params, dx, d_depthwise_weights,
                                            nullptr);
+}
+
+// Whether separable_conv2d_relu_backward takes these tensors: CPU ones in the
+// banded backward's cases. Elsewhere a layer runs the ReLU's backward, then
+// separable_conv2d_backward.
+template <typename T>
+bool separable_conv2d_relu_backward_applies(const Tensor<T>& x, const Tensor<T>& depthwise_weights,
+                                            const ConvParams& params) {
+    return x.device() == Device::cpu &&
+           cpu::separable_conv2d_relu_backward_applies(x.shape(), depthwise_weights.shape(), params);
+}
+
+template <typename T>
+void separable_conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& depthwise_weights,
+                                    const Tensor<T>& pointwise_weights, const Tensor<T>& depthwise_out,
+                                    const Tensor<T>& relu_output, const Tensor<T>& dy, const ConvParams& params,
+                                    OptionalOutput<T> dx, OptionalOutput<T> d_depthwise_weights,
+                                    OptionalOutput<T> d_pointwise_weights, OptionalOutput<T> d_bias) {
+    const char* op = "separable_conv2d_relu_backward";
+    const Device device = detail::common_device<T>(op, {{"input", x},
+                                                        {"depthwise weights", depthwise_weights},
+                                                        {"pointwise weights", pointwise_weights},
+                                                        {"depthwise output", depthwise_out},
+                                                        {"output", relu_output},
+                                                        {"output gradient", dy}});
+    BCNN_CHECK(device == Device::cpu, op << ": runs on the CPU only; tensors are on " << device
+                                         << " (run relu_backward, then separable_conv2d_backward)");
+    cpu::separable_conv2d_relu_backward(x, depthwise_weights, pointwise_weights, depthwise_out, relu_output, dy,
+                                        params, dx, d_depthwise_weights, d_pointwise_weights, d_bias);
 }
 
 }  // namespace backend

@@ -56,16 +56,25 @@ public:
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         const bool weights = this->trainable();
         OptionalOutput<T> d_bias = weights && bias_ ? &bias_->grad : nullptr;
+        Tensor<T> dx;
+        if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
+        OptionalOutput<T> d_depthwise_weights = weights ? &depthwise_->grad : nullptr;
+        OptionalOutput<T> d_pointwise_weights = weights ? &pointwise_->grad : nullptr;
+        if (activation_ == ActivationFn::relu &&
+            backend::separable_conv2d_relu_backward_applies(input_, depthwise_->value, params_)) {
+            // The ReLU read on the way: no pre-activation gradient written.
+            backend::separable_conv2d_relu_backward(input_, depthwise_->value, pointwise_->value, depthwise_out_,
+                                                    output_, dy, params_, need_input_grad ? &dx : nullptr,
+                                                    d_depthwise_weights, d_pointwise_weights, d_bias);
+            return dx;
+        }
         Tensor<T>& pre = this->reuse(pre_activation_grad_, dy.shape());
         // After a ReLU, d_bias is summed here (and becomes nullptr).
         const Tensor<T>& d_linear = activation_backward(activation_, output_, dy, pre, d_bias);
-        Tensor<T> dx;
-        if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
         Tensor<T>& d_depthwise = this->reuse(depthwise_out_grad_, depthwise_out_.shape());
         backend::separable_conv2d_backward(input_, depthwise_->value, pointwise_->value, depthwise_out_, d_linear,
                                            params_, d_depthwise, need_input_grad ? &dx : nullptr,
-                                           weights ? &depthwise_->grad : nullptr,
-                                           weights ? &pointwise_->grad : nullptr, d_bias);
+                                           d_depthwise_weights, d_pointwise_weights, d_bias);
         return dx;
     }
 

@@ -174,7 +174,8 @@ void depthwise_row_blocked(const DepthwiseDims& d, const InteriorColumns& interi
 inline bool depthwise_blocked_pays(const DepthwiseDims& d) { return d.multiplier == 1 && d.channels < 256; }
 
 // Multiplier-1 depthwise convolution src -> dst over d's geometry, one
-// output row per work item. Channel groups of CV = 4 vectors (32 floats) x
+// output row per work item (depthwise_row_blocked_any: one output row).
+// Channel groups of CV = 4 vectors (32 floats) x
 // 2 pixels where the channels allow, else 2 vectors x 4 pixels or 1 x 8:
 // with the wide groups, the loads run along whole cache lines of one pixel.
 // Measured single-threaded, float, dw3x3_128_18 (batch 32, 5.3 MB per
@@ -182,17 +183,23 @@ inline bool depthwise_blocked_pays(const DepthwiseDims& d) { return d.multiplier
 // 8 x 1 0.48, 2 x 4 0.93, 1 x 8 1.0, the channel-innermost loops 0.50;
 // in L2 (batch 1): 0.25, 0.24, 0.22, -, 0.37.
 template <typename T>
+void depthwise_row_blocked_any(const DepthwiseDims& d, const InteriorColumns& interior, const RowMatrix<T>& src,
+                               const T* w, const T* bias, const RowMatrix<T>& dst, Index image_row) {
+    const Index vectors = d.channels / simd::width<T>;
+    if (vectors >= 4)
+        depthwise_row_blocked<T, 4>(d, interior, src, w, bias, dst, image_row);
+    else if (vectors >= 2)
+        depthwise_row_blocked<T, 2>(d, interior, src, w, bias, dst, image_row);
+    else
+        depthwise_row_blocked<T, 1>(d, interior, src, w, bias, dst, image_row);
+}
+
+template <typename T>
 void depthwise_blocked(const DepthwiseDims& d, const RowMatrix<T>& src, const T* w, const T* bias,
                        const RowMatrix<T>& dst) {
     const InteriorColumns interior = interior_columns(d);
-    const Index vectors = d.channels / simd::width<T>;
     parallel_for(0, d.batch * d.geometry.out_h, [&](Index image_row) {
-        if (vectors >= 4)
-            depthwise_row_blocked<T, 4>(d, interior, src, w, bias, dst, image_row);
-        else if (vectors >= 2)
-            depthwise_row_blocked<T, 2>(d, interior, src, w, bias, dst, image_row);
-        else
-            depthwise_row_blocked<T, 1>(d, interior, src, w, bias, dst, image_row);
+        depthwise_row_blocked_any(d, interior, src, w, bias, dst, image_row);
     });
 }
 
@@ -331,6 +338,20 @@ void depthwise_weight_gradient_row(const DepthwiseDims& d, const InteriorColumns
     for (Index ow = interior.end; ow < g.out_w; ++ow) edge_pixel(ow);
 }
 
+// Adds output rows [first, last) (n * OH + oh) of a multiplier-1 depthwise
+// convolution to w_grad (KH, KW, C) and, when b_grad is not nullptr, b_grad (C).
+template <typename T>
+void depthwise_weight_gradient_rows(const DepthwiseDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
+                                    Index first, Index last, T* w_grad, T* b_grad) {
+    if (depthwise_3x3_weight_gradient_applies(d)) {  // the 3x3 separable convolutions' case
+        depthwise_3x3_weight_gradient_rows(d, x, dy, first, last, w_grad, b_grad);
+        return;
+    }
+    const InteriorColumns interior = interior_columns(d);
+    for (Index image_row = first; image_row < last; ++image_row)
+        depthwise_weight_gradient_row(d, interior, x, dy, image_row, w_grad, b_grad);
+}
+
 }  // namespace detail
 
 // x (N, H, W, C), weights (KH, KW, C, M)  ->  (N, OH, OW, C*M)
@@ -443,15 +464,8 @@ void depthwise_conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, con
     parallel_chunks(d.batch * g.out_h, parts, [&](int part, Index first, Index last) {
         T* w_grad = partials.chunk(part);
         T* b_grad = w_grad + weight_count;
-        if (detail::depthwise_3x3_weight_gradient_applies(d) && d_weights) {  // the 3x3 separable convolutions' case
-            detail::depthwise_3x3_weight_gradient_rows(d, xm, dym, first, last, w_grad, d_bias ? b_grad : nullptr);
-            return;
-        }
-        if (detail::depthwise_blocked_pays(d) && d_weights) {
-            const detail::InteriorColumns interior = detail::interior_columns(d);
-            for (Index image_row = first; image_row < last; ++image_row)
-                detail::depthwise_weight_gradient_row(d, interior, xm, dym, image_row, w_grad,
-                                                      d_bias ? b_grad : nullptr);
+        if ((detail::depthwise_3x3_weight_gradient_applies(d) || detail::depthwise_blocked_pays(d)) && d_weights) {
+            detail::depthwise_weight_gradient_rows(d, xm, dym, first, last, w_grad, d_bias ? b_grad : nullptr);
             return;
         }
         for (Index image_row = first; image_row < last; ++image_row) {
