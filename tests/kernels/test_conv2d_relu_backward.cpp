@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -71,7 +72,10 @@ struct Case {
 // 2-block filter counts (20 = 16 + 4, 33), one vector of filters (8 on AVX2
 // doubles), 'valid', images narrower than a pixel block. No direct input
 // gradient (the fallback when dx is wanted) for 3 filters turned into input
-// channels (3->16), 33 turned channels (5->33) or stride 2.
+// channels (3->16), 33 turned channels (5->33) or stride 2. Of the fused
+// cases with dx, whole vectors of filters (16, 8, and 20 doubles on AVX2)
+// take both gradients in one pass over dy (conv2d_direct_relu_backward);
+// 20 floats take the weights gradient, then the input gradient.
 const Case kCases[] = {
     {2, 9, 11, 3, 16, 3, 1, Padding::same, false}, {2, 8, 13, 16, 16, 3, 1, Padding::same, true},
     {1, 7, 5, 9, 20, 3, 1, Padding::same, true},   {2, 6, 9, 5, 33, 5, 1, Padding::same, false},
@@ -121,6 +125,20 @@ TEST_CASE("conv2d_relu_backward equals the ReLU mask then conv2d_backward, fused
             CHECK(max_abs_diff(converted<double>(dbf), expected.db) < 1e-5 * scale);
             if (want_dx) CHECK(max_abs_diff(converted<double>(dxf), expected.dx) < 1e-5 * scale);
         }
+}
+
+TEST_CASE("conv2d_relu_backward takes both gradients in one pass over dy for whole vectors of filters",
+          "[kernels][conv2d][relu]") {
+    const auto dims = [](Index channels, Index filters) {
+        return cpu::detail::conv2d_dims(Shape{2, 8, 8, channels}, Shape{3, 3, channels, filters},
+                                        ConvParams{1, 1, Padding::same}, "test");
+    };
+    // Whole vectors of filters at this build's width (4, 8 or 16 floats), at least 8 filters.
+    constexpr Index width = cpu::simd::width<float>, whole = (std::max<Index>(width, 8) + width - 1) / width * width;
+    CHECK(cpu::detail::direct_relu_backward_applies<float>(dims(16, 16)));  // the custom CNN's conv2d_1
+    CHECK(cpu::detail::direct_relu_backward_applies<float>(dims(9, whole)));
+    CHECK_FALSE(cpu::detail::direct_relu_backward_applies<float>(dims(9, whole + width / 2)));  // a partial vector
+    CHECK_FALSE(cpu::detail::direct_relu_backward_applies<float>(dims(16, 3)));  // no direct input gradient
 }
 
 TEST_CASE("conv2d_relu_backward reads and writes channel slices and leaves their neighbours",

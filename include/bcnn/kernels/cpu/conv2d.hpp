@@ -292,8 +292,9 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
 // wanted gradients (layers of few input channels, the weights gradient
 // wanted), they read dy through the mask as they copy it and the weights
 // gradient sums d_bias on the way, so dy_pre is never written (pre is left
-// as it was); otherwise pre = dy_pre (relu_backward_bias_gradient) and
-// conv2d_backward runs on it.
+// as it was); with dx wanted and whole vectors of filters, both gradients
+// come from one pass over dy (conv2d_direct_relu_backward). Otherwise pre =
+// dy_pre (relu_backward_bias_gradient) and conv2d_backward runs on it.
 template <typename T>
 void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<T>& relu_output,
                           const Tensor<T>& dy, const ConvParams& params, Tensor<T>& pre, OptionalOutput<T> dx,
@@ -321,8 +322,13 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
         detail::require_contiguous(*d_bias, op, "bias gradient");
     }
     const RowMatrix<T> mask = relu_output.as_rows(op), dym = dy.as_rows(op);
-    detail::conv2d_direct_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask,
-                                           d_bias ? d_bias->data() : nullptr);
+    T* d_bias_data = d_bias ? d_bias->data() : nullptr;
+    if (dx && detail::direct_relu_backward_applies<T>(d)) {  // both gradients in one pass over dy
+        detail::conv2d_direct_relu_backward(d, x.as_rows(op), dym, mask, weights.data(), dx->as_rows(op),
+                                            d_weights->data(), d_bias_data);
+        return;
+    }
+    detail::conv2d_direct_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask, d_bias_data);
     if (dx) detail::conv2d_direct_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
 }
 

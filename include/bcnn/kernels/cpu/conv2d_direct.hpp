@@ -11,7 +11,8 @@
 // elsewhere as they copy it, and the weights gradient sums the bias gradient
 // on the way. The gradient before the ReLU is then never written whole: a
 // (32, 150, 150, 16) layer saves the 3 passes of 46 MB of a separate
-// relu_backward (conv2d.hpp, conv2d_relu_backward).
+// relu_backward (conv2d.hpp, conv2d_relu_backward). Both gradients at once
+// (conv2d_direct_relu_backward) read dy and the mask once, not twice.
 // Same semantics as conv2d.hpp (Keras padding from window.hpp, any stride,
 // dilation 1, x = 0 outside the image); x, y and dy may be channel slices,
 // weights, bias and d_weights are contiguous. Float and double.
@@ -385,14 +386,10 @@ inline bool direct_pays_input_gradient(const Conv2DDims& d) {
            w.kernel_w % 2 == 1 && !d.pointwise() && direct_pays(direct_input_gradient_dims(d));
 }
 
-// dy (N, OH, OW, K), weights (KH, KW, C, K)  ->  dx (N, H, W, C), overwritten;
-// for the layers direct_pays_input_gradient accepts. Through a ReLU
-// (relu_output, dy's shape, or nullptr): dy is read where relu_output > 0.
+// The weights of that convolution: turned[KH-1-kh, KW-1-kw, k, c] = weights[kh, kw, c, k].
 template <typename T>
-void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
-                                  const RowMatrix<T>& dx, const RowMatrix<T>* relu_output = nullptr) {
+std::vector<T> direct_turned_weights(const Conv2DDims& d, const T* weights) {
     const Index kernel_h = d.window.kernel_h, kernel_w = d.window.kernel_w, c_size = d.channels, k_size = d.filters;
-    // turned[KH-1-kh, KW-1-kw, k, c] = weights[kh, kw, c, k]
     std::vector<T> turned(static_cast<std::size_t>(kernel_h * kernel_w * c_size * k_size));
     for (Index kh = 0; kh < kernel_h; ++kh)
         for (Index kw = 0; kw < kernel_w; ++kw) {
@@ -401,6 +398,16 @@ void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
             for (Index c = 0; c < c_size; ++c)
                 for (Index k = 0; k < k_size; ++k) to[k * c_size + c] = from[c * k_size + k];
         }
+    return turned;
+}
+
+// dy (N, OH, OW, K), weights (KH, KW, C, K)  ->  dx (N, H, W, C), overwritten;
+// for the layers direct_pays_input_gradient accepts. Through a ReLU
+// (relu_output, dy's shape, or nullptr): dy is read where relu_output > 0.
+template <typename T>
+void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
+                                  const RowMatrix<T>& dx, const RowMatrix<T>* relu_output = nullptr) {
+    const std::vector<T> turned = direct_turned_weights(d, weights);
     conv2d_direct_forward(direct_input_gradient_dims(d), dy, turned.data(), static_cast<const T*>(nullptr),
                           ActivationFn::linear, dx, relu_output);
 }
@@ -507,6 +514,93 @@ void direct_add_masked_rows(const RowMatrix<T>& dy, const RowMatrix<T>& relu_out
         for (Index r = first; r < first + count; ++r) sums[k] += relu_output.row(r)[k] > T(0) ? dy.row(r)[k] : T(0);
 }
 
+// Where one output row's dy of a filter block lies: `values` (the block's
+// first filter of pixel 0), pixels `step` values apart; with `mask`
+// (relu_output at the same places) it is read where the mask is > 0.
+template <typename T>
+struct DirectGradientDy {
+    const T* values;
+    const T* mask;
+    Index step;
+};
+
+// Where patch value r (kh, kw, c) of output pixel 0 lies in a buffer of
+// input rows `in` (kernel row 0 first), r < patch, then J - 1 copies of the
+// last (read by a block of fewer values, not stored).
+template <typename T>
+std::vector<Index> direct_patch_offsets(const Conv2DDims& d, const DirectInputRows<T>& in) {
+    const Index patch = d.patch(), window_row = d.window.kernel_w * d.channels;
+    std::vector<Index> offsets(static_cast<std::size_t>(patch + kDirectAccumulators));
+    for (Index r = 0; r < static_cast<Index>(offsets.size()); ++r) {
+        const Index last = std::min(r, patch - 1);
+        offsets[static_cast<std::size_t>(r)] = last / window_row * in.row_step + last % window_row;
+    }
+    return offsets;
+}
+
+// Adds one output row's products to the chunk's partial sums `sum` (per
+// block, (KH*KW*C, lanes)): for each filter block, the patch values of the
+// kernel rows inside the image (rows; in_rows: the buffer at kernel row 0),
+// J at a time, against the row's dy of that block (dy_of_block(block), a
+// DirectGradientDy<T>).
+template <typename T, typename DyOfBlock>
+void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBlock>& blocks, const Index* offsets,
+                         const DirectRows& rows, const T* in_rows, DyOfBlock dy_of_block, T* sum) {
+    const Index window_row = d.window.kernel_w * d.channels, pixel_step = d.window.stride_w * d.channels;
+    const Index out_w = d.geometry.out_w;
+    for (const DirectFilterBlock& block : blocks) {
+        const DirectGradientDy<T> dy = dy_of_block(block);
+        with_direct_vectors<T>(block.lanes, [&](auto vectors) {
+            constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
+            const Index end = rows.kh_end * window_row;
+            for (Index r = rows.kh_begin * window_row; r < end; r += J) {
+                const int count = static_cast<int>(std::min<Index>(J, end - r));
+                T* block_sum = sum + block.offset + r * block.lanes;
+                if (dy.mask)
+                    direct_gradient_values<T, V, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask, dy.step,
+                                                       out_w, count, block_sum);
+                else
+                    direct_gradient_values<T, V, false>(in_rows, offsets + r, pixel_step, dy.values, nullptr, dy.step,
+                                                        out_w, count, block_sum);
+            }
+        });
+    }
+}
+
+// Per-chunk partial sums of a direct weights gradient: per chunk, the weight
+// sums (per block, (KH*KW*C, lanes)), then lanes_total bias sums.
+template <typename T>
+struct DirectGradientPartials {
+    std::vector<DirectFilterBlock> blocks;
+    Index size, lanes_total;
+    int parts;
+    ChunkPartials<T> partials;
+
+    explicit DirectGradientPartials(const Conv2DDims& d)
+        : blocks(direct_filter_blocks<T>(d)),
+          size(d.patch() * (blocks.back().bias_offset + blocks.back().lanes)),
+          lanes_total(blocks.back().bias_offset + blocks.back().lanes),
+          parts(direct_chunks(d)),
+          partials(parts, size + lanes_total) {}
+
+    // d_weights (KH, KW, C, K) and, unless nullptr, d_bias (K) = the chunks'
+    // sums added in chunk order.
+    void store(const Conv2DDims& d, T* d_weights, T* d_bias) {
+        const auto total = [&](Index i) {
+            T sum = partials.chunk(0)[i];
+            for (int part = 1; part < parts; ++part) sum += partials.chunk(part)[i];
+            return sum;
+        };
+        for (const DirectFilterBlock& block : blocks)
+            for (Index r = 0; r < d.patch(); ++r)
+                for (Index k = 0; k < block.width; ++k)
+                    d_weights[r * d.filters + block.first + k] = total(block.offset + r * block.lanes + k);
+        if (d_bias)
+            for (const DirectFilterBlock& block : blocks)
+                for (Index k = 0; k < block.width; ++k) d_bias[block.first + k] = total(size + block.bias_offset + k);
+    }
+};
+
 // x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (KH, KW, C, K), overwritten:
 // sum over output pixels of the input patch (outer product) dy. Chunks of
 // output rows accumulate their own partial sums, added in chunk order: the
@@ -517,24 +611,13 @@ void direct_add_masked_rows(const RowMatrix<T>& dy, const RowMatrix<T>& relu_out
 template <typename T>
 void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy, T* d_weights,
                                     const RowMatrix<T>* relu_output = nullptr, T* d_bias = nullptr) {
-    const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
-    const Index lanes_total = blocks.back().bias_offset + blocks.back().lanes;
-    const Index size = d.patch() * lanes_total, out_rows = d.batch * d.geometry.out_h, out_w = d.geometry.out_w;
-    const Index window_row = d.window.kernel_w * d.channels, pixel_step = d.window.stride_w * d.channels;
-    const Index patch = d.patch();
-    const int parts = direct_chunks(d);
-    // Per chunk: the weight sums, then (through a ReLU) lanes_total bias sums.
-    ChunkPartials<T> partials(parts, size + lanes_total);
-    parallel_chunks(out_rows, parts, [&](int part, Index first_row, Index last_row) {
-        T* sum = partials.chunk(part);
+    DirectGradientPartials<T> sums(d);
+    const std::vector<DirectFilterBlock>& blocks = sums.blocks;
+    const Index out_rows = d.batch * d.geometry.out_h, out_w = d.geometry.out_w;
+    parallel_chunks(out_rows, sums.parts, [&](int part, Index first_row, Index last_row) {
+        T* sum = sums.partials.chunk(part);
         DirectInputRows<T> in(d, 1);
-        // Where patch value r (kh, kw, c) of output pixel 0 lies in the buffer, then
-        // J - 1 copies of the last (read by a block of fewer values, not stored).
-        std::vector<Index> offsets(static_cast<std::size_t>(patch + kDirectAccumulators));
-        for (Index r = 0; r < static_cast<Index>(offsets.size()); ++r) {
-            const Index last = std::min(r, patch - 1);
-            offsets[static_cast<std::size_t>(r)] = last / window_row * in.row_step + last % window_row;
-        }
+        const std::vector<Index> offsets = direct_patch_offsets(d, in);
         // The row's dy per block, OW rows of `lanes` values (zero past the block's
         // width), block after block; read in place instead when one full block
         // is contiguous. (Packed in one sequential pass: read block by block,
@@ -542,7 +625,7 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
         const bool in_place = blocks.size() == 1 && blocks[0].width == blocks[0].lanes &&
                               dy.ld == blocks[0].lanes && (!relu_output || relu_output->ld == blocks[0].lanes);
         const bool masked_in_place = in_place && relu_output;
-        std::vector<T> dy_packed(static_cast<std::size_t>(in_place ? 0 : out_w * lanes_total), T(0));
+        std::vector<T> dy_packed(static_cast<std::size_t>(in_place ? 0 : out_w * sums.lanes_total), T(0));
         for (Index group = first_row; group < last_row;) {
             const Index group_end = direct_group_end(d, group, last_row), group_top = direct_rows(d, group).top;
             direct_fill_group(d, x, group, group_end, in);
@@ -551,48 +634,83 @@ void conv2d_direct_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, 
                 const T* in_rows = in.values.data() + (rows.top - group_top) * in.row_step;  // kernel row 0
                 if (!in_place)
                     direct_pack_dy_row(blocks, dy, out_row * out_w, out_w, dy_packed.data(), relu_output,
-                                       relu_output && d_bias ? sum + size : nullptr);
+                                       relu_output && d_bias ? sum + sums.size : nullptr);
                 else if (masked_in_place && d_bias)
-                    direct_add_masked_rows(dy, *relu_output, out_row * out_w, out_w, sum + size);
-                for (const DirectFilterBlock& block : blocks) {
-                    const T* dy_block = in_place ? dy.row(out_row * out_w) + block.first
-                                                 : dy_packed.data() + block.bias_offset * out_w;
-                    const T* mask_block = masked_in_place ? relu_output->row(out_row * out_w) : nullptr;
-                    const Index dy_step = in_place ? dy.ld : block.lanes;
-                    with_direct_vectors<T>(block.lanes, [&](auto vectors) {
-                        constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
-                        // The patch values of the kernel rows inside the image, J at a time.
-                        const Index end = rows.kh_end * window_row;
-                        for (Index r = rows.kh_begin * window_row; r < end; r += J) {
-                            const int count = static_cast<int>(std::min<Index>(J, end - r));
-                            T* block_sum = sum + block.offset + r * block.lanes;
-                            if (masked_in_place)
-                                direct_gradient_values<T, V, true>(in_rows, offsets.data() + r, pixel_step, dy_block,
-                                                                   mask_block, dy_step, out_w, count, block_sum);
-                            else
-                                direct_gradient_values<T, V, false>(in_rows, offsets.data() + r, pixel_step,
-                                                                    dy_block, nullptr, dy_step, out_w, count,
-                                                                    block_sum);
-                        }
-                    });
-                }
+                    direct_add_masked_rows(dy, *relu_output, out_row * out_w, out_w, sum + sums.size);
+                direct_gradient_row(d, blocks, offsets.data(), rows, in_rows, [&](const DirectFilterBlock& block) {
+                    if (!in_place) return DirectGradientDy<T>{dy_packed.data() + block.bias_offset * out_w, nullptr,
+                                                              block.lanes};
+                    const T* mask = masked_in_place ? relu_output->row(out_row * out_w) + block.first : nullptr;
+                    return DirectGradientDy<T>{dy.row(out_row * out_w) + block.first, mask, dy.ld};
+                }, sum);
             }
             group = group_end;
         }
     });
-    // Value i of the chunks' partial sums added in chunk order.
-    const auto total = [&](Index i) {
-        T sum = partials.chunk(0)[i];
-        for (int part = 1; part < parts; ++part) sum += partials.chunk(part)[i];
-        return sum;
-    };
-    for (const DirectFilterBlock& block : blocks)
-        for (Index r = 0; r < d.patch(); ++r)
-            for (Index k = 0; k < block.width; ++k)
-                d_weights[r * d.filters + block.first + k] = total(block.offset + r * block.lanes + k);
-    if (relu_output && d_bias)
-        for (const DirectFilterBlock& block : blocks)
-            for (Index k = 0; k < block.width; ++k) d_bias[block.first + k] = total(size + block.bias_offset + k);
+    sums.store(d, d_weights, relu_output ? d_bias : nullptr);
+}
+
+// Whether conv2d_direct_relu_backward takes a layer: both direct gradients
+// pay (direct_pays_weights_gradient, direct_pays_input_gradient) and the
+// filters fill whole vectors (every filter block full, so a pixel's masked
+// dy in the input gradient's buffer serves as the weights gradient's dy as
+// it is).
+template <typename T>
+bool direct_relu_backward_applies(const Conv2DDims& d) {
+    return direct_pays_weights_gradient(d) && direct_pays_input_gradient(d) && d.filters % simd::width<T> == 0;
+}
+
+// Both gradients of y = relu(conv(x, weights) + bias) from dy after the
+// ReLU (relu_output: y) in one pass over dy, for the layers
+// direct_relu_backward_applies takes: dx (N, H, W, C), d_weights (KH, KW, C,
+// K) and, unless nullptr, d_bias (K), overwritten. Each group of rows
+// copies its rows of dy through the mask once, into the input gradient's
+// zero-padded buffer (conv2d_direct_input_gradient), and the weights
+// gradient reads its dy rows from there (conv2d_direct_weights_gradient's
+// products, without masking): dy and relu_output are read once instead of
+// twice. Chunks of output rows as in the weights gradient.
+template <typename T>
+void conv2d_direct_relu_backward(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
+                                 const RowMatrix<T>& relu_output, const T* weights, const RowMatrix<T>& dx,
+                                 T* d_weights, T* d_bias) {
+    const Conv2DDims turned = direct_input_gradient_dims(d);
+    const std::vector<T> turned_weights = direct_turned_weights(d, weights);
+    const DirectWeights<T> packed = direct_pack_weights(turned, turned_weights.data(), static_cast<const T*>(nullptr));
+    DirectGradientPartials<T> sums(d);
+    const Index out_rows = d.batch * d.geometry.out_h, out_w = d.geometry.out_w, filters = d.filters;
+    // Pixel 0 of a row of dy in the input gradient's buffer.
+    const Index dy_column = turned.geometry.pad_left * filters;
+    parallel_chunks(out_rows, sums.parts, [&](int part, Index first_row, Index last_row) {
+        T* sum = sums.partials.chunk(part);
+        DirectInputRows<T> in(d, 1);
+        DirectInputRows<T> masked_dy(turned, kDirectAccumulators);
+        const std::vector<Index> offsets = direct_patch_offsets(d, in);
+        for (Index group = first_row; group < last_row;) {
+            // Output rows of the convolution and rows of dx are the same rows ('same', stride 1).
+            const Index group_end = direct_group_end(d, group, last_row);
+            const Index x_top = direct_rows(d, group).top, dy_top = direct_rows(turned, group).top;
+            direct_fill_group(d, x, group, group_end, in);
+            direct_fill_group(turned, dy, group, group_end, masked_dy, &relu_output);
+            for (Index row = group; row < group_end; ++row) {
+                const DirectRows dx_rows = direct_rows(turned, row);
+                direct_forward_row(turned, packed, dx_rows, masked_dy, dx_rows.top - dy_top, ActivationFn::linear,
+                                   dx, row);
+                const T* dy_row = masked_dy.values.data() + (row - dy_top) * masked_dy.row_step + dy_column;
+                if (d_bias)
+                    for (Index p = 0; p < out_w; ++p)
+                        for (Index k = 0; k < filters; ++k) sum[sums.size + k] += dy_row[p * filters + k];
+                const DirectRows rows = direct_rows(d, row);
+                direct_gradient_row(d, sums.blocks, offsets.data(), rows,
+                                    in.values.data() + (rows.top - x_top) * in.row_step,
+                                    [&](const DirectFilterBlock& block) {
+                                        return DirectGradientDy<T>{dy_row + block.first, nullptr, filters};
+                                    },
+                                    sum);
+            }
+            group = group_end;
+        }
+    });
+    sums.store(d, d_weights, d_bias);
 }
 
 }  // namespace detail
