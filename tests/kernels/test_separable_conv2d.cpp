@@ -319,6 +319,33 @@ TEST_CASE("the banded separable backward in float matches the double steps", "[k
     check_close(d_bias, want.d_bias);
 }
 
+TEST_CASE("the banded separable backward reads and writes channel slices", "[kernels][separable_conv2d]") {
+    const ConvParams params{1, 1, Padding::same};
+    const Index n = 2, h = 7, w = 6, c = 5, filters = 4;
+    const auto wide_x = random_tensor<double>(Shape{n, h, w, c + 3}, 800);
+    const Tensor<double> x = wide_x.channels(2, 2 + c);
+    const auto dw = random_tensor<double>(Shape{3, 3, c, 1}, 801), pw = random_tensor<double>(Shape{1, 1, c, filters}, 802);
+    const auto b = random_tensor<double>(Shape{filters}, 803);
+    Tensor<double> depthwise_out(Shape{n, h, w, c});
+    Tensor<double> wide_y(Shape{n, h, w, filters + 2});
+    Tensor<double> y = wide_y.channels(1, 1 + filters);
+    cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y, cpu::ActivationFn::relu);
+    const auto wide_dy = random_tensor<double>(Shape{n, h, w, filters + 3}, 804);
+    const Tensor<double> dy = wide_dy.channels(3, 3 + filters);
+    Tensor<double> wide_dx(Shape{n, h, w, c + 4}, -7.0);
+    Tensor<double> dx = wide_dx.channels(1, 1 + c);
+
+    SeparableGradients sliced(x.shape(), dw.shape(), pw.shape(), filters), whole(x.shape(), dw.shape(), pw.shape(), filters);
+    cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &dx, &sliced.d_depthwise,
+                                        &sliced.d_pointwise, &sliced.d_bias);
+    sliced.dx = dx.clone();
+    cpu::separable_conv2d_relu_backward(x.clone(), dw, pw, depthwise_out, y.clone(), dy.clone(), params, &whole.dx,
+                                        &whole.d_depthwise, &whole.d_pointwise, &whole.d_bias);
+    check_same_gradients(sliced, whole, 1e-12);
+    for (Index i = 0; i < n * h * w; ++i)
+        for (Index ch : {0, 6, 7, 8}) CHECK(wide_dx.data()[i * (c + 4) + ch] == -7.0);
+}
+
 TEST_CASE("separable_conv2d_relu_backward matches finite differences", "[kernels][separable_conv2d][gradcheck]") {
     const ConvParams params{1, 1, Padding::same};
     auto x = random_tensor<double>(Shape{2, 5, 6, 9}, 600), dw = random_tensor<double>(Shape{3, 3, 9, 1}, 601);
