@@ -220,7 +220,8 @@ TEST_CASE("the banded separable backward matches the whole-tensor steps, through
             const Shape x_shape{k.n, k.h, k.w, k.c}, dw_shape{k.kh, k.kw, k.c, 1}, pw_shape{1, 1, k.c, k.filters};
             const Shape y_shape{k.n, k.h, k.w, k.filters};
             const auto x = random_tensor<double>(x_shape, seed++), dw = random_tensor<double>(dw_shape, seed++);
-            const auto pw = random_tensor<double>(pw_shape, seed++), b = random_tensor<double>(Shape{k.filters}, seed++);
+            const auto pw = random_tensor<double>(pw_shape, seed++);
+            const auto b = random_tensor<double>(Shape{k.filters}, seed++);
             const auto dy = random_tensor<double>(y_shape, seed++);
             Tensor<double> depthwise_out(Shape{k.n, k.h, k.w, k.c}), y(y_shape);
             cpu::separable_conv2d_forward(x, dw, pw, &b, params, depthwise_out, y,
@@ -324,7 +325,8 @@ TEST_CASE("the banded separable backward reads and writes channel slices", "[ker
     const Index n = 2, h = 7, w = 6, c = 5, filters = 4;
     const auto wide_x = random_tensor<double>(Shape{n, h, w, c + 3}, 800);
     const Tensor<double> x = wide_x.channels(2, 2 + c);
-    const auto dw = random_tensor<double>(Shape{3, 3, c, 1}, 801), pw = random_tensor<double>(Shape{1, 1, c, filters}, 802);
+    const auto dw = random_tensor<double>(Shape{3, 3, c, 1}, 801);
+    const auto pw = random_tensor<double>(Shape{1, 1, c, filters}, 802);
     const auto b = random_tensor<double>(Shape{filters}, 803);
     Tensor<double> depthwise_out(Shape{n, h, w, c});
     Tensor<double> wide_y(Shape{n, h, w, filters + 2});
@@ -335,7 +337,8 @@ TEST_CASE("the banded separable backward reads and writes channel slices", "[ker
     Tensor<double> wide_dx(Shape{n, h, w, c + 4}, -7.0);
     Tensor<double> dx = wide_dx.channels(1, 1 + c);
 
-    SeparableGradients sliced(x.shape(), dw.shape(), pw.shape(), filters), whole(x.shape(), dw.shape(), pw.shape(), filters);
+    SeparableGradients sliced(x.shape(), dw.shape(), pw.shape(), filters);
+    SeparableGradients whole(x.shape(), dw.shape(), pw.shape(), filters);
     cpu::separable_conv2d_relu_backward(x, dw, pw, depthwise_out, y, dy, params, &dx, &sliced.d_depthwise,
                                         &sliced.d_pointwise, &sliced.d_bias);
     sliced.dx = dx.clone();
@@ -372,7 +375,8 @@ TEST_CASE("separable_conv2d_relu_backward names the cases it does not take", "[k
     const Tensor<float> x(Shape{1, 6, 6, 3}), dw(Shape{3, 3, 3, 1}), pw(Shape{1, 1, 3, 2});
     CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), dw.shape(), ConvParams{2, 2, Padding::same}));
     CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), dw.shape(), ConvParams{1, 1, Padding::valid}));
-    CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(x.shape(), Shape{3, 3, 3, 2}, ConvParams{1, 1, Padding::same}));
+    CHECK_FALSE(
+        cpu::separable_conv2d_relu_backward_applies(x.shape(), Shape{3, 3, 3, 2}, ConvParams{1, 1, Padding::same}));
     CHECK_FALSE(cpu::separable_conv2d_relu_backward_applies(Shape{1, 6, 6, 256}, Shape{3, 3, 256, 1},
                                                             ConvParams{1, 1, Padding::same}));
     const ConvParams strided{2, 2, Padding::same};

@@ -14,6 +14,8 @@
 //                                          add_rows(first, last, sum) computes and
 //                                          adds itself (a fused pass that also
 //                                          writes the rows elsewhere)
+//   accumulate_rows(m, first, last, sums)  sums[c] += m.row(r)[c] for rows [first, last),
+//                                          in order, on this thread (one chunk's part)
 
 #include <algorithm>
 #include <cstdint>
@@ -75,18 +77,19 @@ void sum_rows_of(Index rows, Index cols, AddRows add_rows, T* out) {
     partials.add_in_order(parts, out);
 }
 
+// sums[c] += m.row(r)[c] for the rows [first, last), row after row.
+template <typename T>
+void accumulate_rows(const RowMatrix<T>& m, Index first, Index last, T* sums) {
+    for (Index r = first; r < last; ++r) {
+        const T* row = m.row(r);
+        for (Index c = 0; c < m.cols; ++c) sums[c] += row[c];
+    }
+}
+
 // out[c] = sum over rows r of m.row(r)[c]
 template <typename T>
 void sum_rows(const RowMatrix<T>& m, T* out) {
-    sum_rows_of(
-        m.rows, m.cols,
-        [&](Index first, Index last, T* sum) {
-            for (Index r = first; r < last; ++r) {
-                const T* row = m.row(r);
-                for (Index c = 0; c < m.cols; ++c) sum[c] += row[c];
-            }
-        },
-        out);
+    sum_rows_of(m.rows, m.cols, [&](Index first, Index last, T* sum) { accumulate_rows(m, first, last, sum); }, out);
 }
 
 }  // namespace detail

@@ -572,14 +572,14 @@ void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBloc
 template <typename T>
 struct DirectGradientPartials {
     std::vector<DirectFilterBlock> blocks;
-    Index size, lanes_total;
+    Index lanes_total, size;  // size: the weight sums', patch * lanes_total
     int parts;
     ChunkPartials<T> partials;
 
     explicit DirectGradientPartials(const Conv2DDims& d)
         : blocks(direct_filter_blocks<T>(d)),
-          size(d.patch() * (blocks.back().bias_offset + blocks.back().lanes)),
           lanes_total(blocks.back().bias_offset + blocks.back().lanes),
+          size(d.patch() * lanes_total),
           parts(direct_chunks(d)),
           partials(parts, size + lanes_total) {}
 
@@ -695,15 +695,15 @@ void conv2d_direct_relu_backward(const Conv2DDims& d, const RowMatrix<T>& x, con
                 const DirectRows dx_rows = direct_rows(turned, row);
                 direct_forward_row(turned, packed, dx_rows, masked_dy, dx_rows.top - dy_top, ActivationFn::linear,
                                    dx, row);
-                const T* dy_row = masked_dy.values.data() + (row - dy_top) * masked_dy.row_step + dy_column;
-                if (d_bias)
-                    for (Index p = 0; p < out_w; ++p)
-                        for (Index k = 0; k < filters; ++k) sum[sums.size + k] += dy_row[p * filters + k];
+                // The row of dy, masked: out_w pixels of `filters` values.
+                const RowMatrix<T> dy_row{masked_dy.values.data() + (row - dy_top) * masked_dy.row_step + dy_column,
+                                          out_w, filters, filters};
+                if (d_bias) accumulate_rows(dy_row, 0, out_w, sum + sums.size);
                 const DirectRows rows = direct_rows(d, row);
                 direct_gradient_row(d, sums.blocks, offsets.data(), rows,
                                     in.values.data() + (rows.top - x_top) * in.row_step,
                                     [&](const DirectFilterBlock& block) {
-                                        return DirectGradientDy<T>{dy_row + block.first, nullptr, filters};
+                                        return DirectGradientDy<T>{dy_row.data + block.first, nullptr, filters};
                                     },
                                     sum);
             }

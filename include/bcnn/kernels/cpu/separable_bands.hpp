@@ -163,9 +163,7 @@ void separable_bands_backward(const DepthwiseDims& d, Index filters, Index band_
                     relu_mask_copy(pre.row(p), mask.row(p), filters, dy_pre.get() + p * filters);
                 pre = RowMatrix<T>{dy_pre.get(), pixels, filters, filters};
             }
-            if (a.d_bias)
-                for (Index p = owned_first; p < owned_first + owned_pixels; ++p)
-                    for (Index k = 0; k < filters; ++k) bias_sum[k] += pre.row(p)[k];
+            if (a.d_bias) accumulate_rows(pre, owned_first, owned_first + owned_pixels, bias_sum);
             // 2. d_pointwise (C, K) += depthwise_out^T (C, owned) * dy_pre (owned, K)
             if (a.d_pointwise_weights) {
                 const RowMatrix<T> z = separable_image_rows(a.depthwise_out, d, b.n, b.first, b.last - b.first);
@@ -181,7 +179,8 @@ void separable_bands_backward(const DepthwiseDims& d, Index filters, Index band_
             // 4. the depthwise weights gradient of the owned rows
             if (a.d_depthwise_weights) {
                 const RowMatrix<T> x = separable_image_rows(a.x, d, b.n, b.ext_first, rows);
-                depthwise_weight_gradient_rows(band, x, dz, row_begin, row_end, depthwise_sum, static_cast<T*>(nullptr));
+                depthwise_weight_gradient_rows(band, x, dz, row_begin, row_end, depthwise_sum,
+                                               static_cast<T*>(nullptr));
             }
             // 5. dx of the owned rows
             if (a.dx) {
@@ -189,7 +188,8 @@ void separable_bands_backward(const DepthwiseDims& d, Index filters, Index band_
                 const InteriorColumns interior = interior_columns(turned);
                 const RowMatrix<T> dx = separable_image_rows(*a.dx, d, b.n, b.ext_first, rows);
                 for (Index row = row_begin; row < row_end; ++row)
-                    depthwise_row_blocked_any(turned, interior, dz, flipped.data(), static_cast<const T*>(nullptr), dx, row);
+                    depthwise_row_blocked_any(turned, interior, dz, flipped.data(), static_cast<const T*>(nullptr),
+                                              dx, row);
             }
         }
     });

@@ -136,8 +136,8 @@ void separable_conv2d_backward(const Tensor<T>& x, const Tensor<T>& depthwise_we
     detail::require_shape(dy, d.output_shape(), op, "output gradient");
     detail::require_shape(d_depthwise_out, d.depthwise_output_shape(), op, "depthwise output gradient");
     if (detail::separable_bands_apply(d.depthwise)) {
-        detail::separable_conv2d_bands_backward<T>(d, x, depthwise_weights, pointwise_weights, depthwise_out, nullptr, dy,
-                                                dx, d_depthwise_weights, d_pointwise_weights, d_bias, op);
+        detail::separable_conv2d_bands_backward<T>(d, x, depthwise_weights, pointwise_weights, depthwise_out, nullptr,
+                                                   dy, dx, d_depthwise_weights, d_pointwise_weights, d_bias, op);
         return;
     }
     const bool depthwise_gradient_needed = dx || d_depthwise_weights;
