@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Markdown table of bcnn_bench's results and keras_peer.py's (scripts/bench.sh runs it).
 
-    make_table.py --bcnn results.json [--keras keras.json] [--threads N] [--out FILE]
+    make_table.py --bcnn results.json [--keras keras.json] [--paired DIR] [--threads N] [--out FILE]
 
 --bcnn: bcnn_bench's JSON (--benchmark_out=FILE or --benchmark_format=json). Each
 benchmark's *_median aggregate is used where there is one (--benchmark_repetitions
 with aggregates); otherwise the median of its repetitions; a benchmark whose every
 run was skipped (error_occurred / skipped, e.g. CUDA without a GPU) shows
 "not run: <its message>". --keras: keras_peer.py --json's output (optional).
+--paired: a folder of paired rounds (scripts/bench.sh --paired-rounds): round-K-bcnn.json
+(bcnn_bench) and round-K-keras.json (keras_peer.py) for K = 1, 2, ..., each pair run one
+right after the other (optional).
 Sections:
   header          date, machine (CPU model, logical cores, AVX2 / AVX-512F from
                   /proc/cpuinfo), threads, git commit, TensorFlow's oneDNN setting
@@ -17,6 +20,7 @@ Sections:
   GEMM rows       BM_gemm_float/ARGS: GFLOP/s, % of BM_fma_peak's GFLOP/s,
                   BM_gemm_eigen_float/ARGS's GFLOP/s and bcnn/Eigen
   whole networks  BM_<network> and keras_peer's <network>: images/s, peak RSS, bcnn/Keras
+  paired rounds   the same, per round of --paired, and the median (min-max) of the rounds' ratios
   other rows      anything else, with its counters
 Ratios are of throughputs: above 1 means bcnn is faster. A missing peer shows "not run".
 Prints the table on stdout; --out also writes it to FILE.
@@ -303,6 +307,62 @@ def keras_peer_rows(keras_rows):
                               "densenet201_last_block_step"}
 
 
+# --- paired rounds (scripts/bench.sh --paired-rounds) ---------------------------
+
+PAIRED_FILE = re.compile(r"^round-([0-9]+)-(bcnn|keras)\.json$")
+
+
+def read_paired(directory):
+    """[(round, {base name: Result} or None, {row name: keras_peer row} or None)], by round,
+    from DIR's round-K-bcnn.json and round-K-keras.json (a missing file: None)."""
+    rounds = {}
+    for file_name in os.listdir(directory):
+        match = PAIRED_FILE.match(file_name)
+        if not match:
+            continue
+        with open(os.path.join(directory, file_name)) as f:
+            text = f.read()
+        if match.group(2) == "bcnn":
+            measured = read_bcnn(parse_bcnn_json(text))
+        else:
+            measured = {row["name"]: row for row in json.loads(text).get("rows", [])}
+        rounds.setdefault(int(match.group(1)), {})[match.group(2)] = measured
+    return [(index, tools.get("bcnn"), tools.get("keras")) for index, tools in sorted(rounds.items())]
+
+
+def paired_section(rounds):
+    """Whole networks, bcnn and Keras one right after the other in each round."""
+    known = keras_peer_rows({})
+    networks = []
+    for _, bcnn, keras in rounds:
+        for network in [name[3:] for name in (bcnn or {})] + list(keras or {}):
+            if network in known and network not in networks:
+                networks.append(network)
+    rows = []
+    for network in networks:
+        complete = []  # (bcnn images/s, Keras images/s) of the rounds with both
+        for round_number, bcnn, keras in rounds:
+            result, peer = (bcnn or {}).get("BM_" + network), (keras or {}).get(network)
+            bcnn_rate, keras_rate = value(result, IMAGES_COUNTERS), None if peer is None else peer.get("images_per_s")
+            rows.append([network, str(round_number), cell(result, IMAGES_COUNTERS), keras_cell(peer),
+                         ratio(bcnn_rate, keras_rate)])
+            if bcnn_rate is not None and keras_rate:
+                complete.append((bcnn_rate, keras_rate))
+        if complete:
+            ratios = [b / k for b, k in complete]
+            rows.append([network, f"median of {len(complete)}", number(statistics.median(b for b, _ in complete)),
+                         number(statistics.median(k for _, k in complete)),
+                         f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}×)"])
+    if not rows:
+        return []
+    return ["## Whole networks in paired rounds", "",
+            "Each round runs bcnn_bench's row (median of its repetitions) and keras_peer.py's (median of its "
+            "steps) one right after the other, alternating which goes first, so that each ratio compares the two "
+            "under the same load of the machine; the last row: medians over the complete rounds, and the median "
+            "(lowest–highest) of their ratios.", ""] + markdown(
+        ["network", "round", "bcnn images/s", "Keras images/s", "bcnn/Keras"], rows) + [""]
+
+
 def other_section(results, used):
     rows = []
     for name, result in results.items():
@@ -380,11 +440,12 @@ def header(bcnn_data, results, keras, machine_line, commit, threads):
     return lines + [""]
 
 
-def render(bcnn_data, keras=None, machine_line=None, commit=None, threads=None):
-    """The whole Markdown text."""
+def render(bcnn_data, keras=None, machine_line=None, commit=None, threads=None, paired=()):
+    """The whole Markdown text; paired: read_paired's rounds."""
     results = read_bcnn(bcnn_data)
     used = set()
     body = layer_section(results, used) + gemm_section(results, used) + network_section(results, keras, used)
+    body += paired_section(paired)
     body += other_section(results, used)
     lines = header(bcnn_data, results, keras, machine_line or machine(), commit or git_commit(os.getcwd()), threads)
     return "\n".join(lines + body)
@@ -394,6 +455,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bcnn", required=True, help="bcnn_bench's JSON output")
     parser.add_argument("--keras", help="keras_peer.py's JSON output")
+    parser.add_argument("--paired", help="a folder of paired rounds (round-K-bcnn.json, round-K-keras.json)")
     parser.add_argument("--threads", type=int, help="bcnn's thread count, where its rows do not record it")
     parser.add_argument("--out", help="also write the table there")
     args = parser.parse_args(argv)
@@ -403,8 +465,9 @@ def main(argv):
     if args.keras:
         with open(args.keras) as f:
             keras = json.load(f)
+    paired = read_paired(args.paired) if args.paired else ()
     text = render(bcnn_data, keras, commit=git_commit(os.path.dirname(os.path.abspath(__file__))),
-                  threads=args.threads)
+                  threads=args.threads, paired=paired)
     print(text)
     if args.out:
         with open(args.out, "w") as out:

@@ -4,10 +4,11 @@
 # release preset's bcnn_bench (build/release), runs it (3 repetitions randomly
 # interleaved across the rows, medians),
 # runs the Keras/TensorFlow peer (bench/keras_peer.py) with the same threads,
-# and prints the Markdown table of both (bench/make_table.py).
+# then the custom-CNN training step of both in paired rounds, and prints the
+# Markdown table of it all (bench/make_table.py).
 #
 #   scripts/bench.sh [--threads N] [--filter REGEX] [--no-keras]
-#                    [--keras-onednn on|off|default] [--write-results]
+#                    [--keras-onednn on|off|default] [--paired-rounds N] [--write-results]
 #
 #   --threads N        threads of bcnn (OMP_NUM_THREADS) and of TensorFlow (intra- and
 #                      inter-op parallelism); default 2
@@ -20,11 +21,19 @@
 #                      TF_ENABLE_ONEDNN_OPTS=1, about 2x faster on this AVX2 machine), off,
 #                      or default (TensorFlow's choice: on only on CPUs with
 #                      AVX512_VNNI/BF16/AMX)
+#   --paired-rounds N  rounds of the custom-CNN training step (when the filter selects it and
+#                      Keras runs): bcnn_bench's row and keras_peer.py's (10 steps) one right
+#                      after the other, alternating which goes first; the table gives each
+#                      round's bcnn/Keras and their median. TensorFlow's steps switch between
+#                      a fast and a slow mode, and the machine's load drifts, so one ratio of
+#                      two runs minutes apart can be off by 2x. Default 5 (about 2 minutes);
+#                      0: none
 #   --write-results    also write the table to bench/RESULTS.md (the committed figures;
 #                      without it nothing outside build/release is written)
 #
 # Outputs in build/release/bench/: results.json (bcnn_bench), keras.json
-# (keras_peer.py), table.md. Run it on an otherwise idle machine.
+# (keras_peer.py), paired/ (the paired rounds), table.md. Run it on an otherwise
+# idle machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,20 +41,23 @@ threads=2
 filter=.
 keras=1
 keras_onednn=on
+paired_rounds=5
 write_results=0
-usage="usage: scripts/bench.sh [--threads N] [--filter REGEX] [--no-keras] [--keras-onednn on|off|default] [--write-results]"
+usage="usage: scripts/bench.sh [--threads N] [--filter REGEX] [--no-keras] [--keras-onednn on|off|default] [--paired-rounds N] [--write-results]"
 while (($#)); do
   case $1 in
     --threads) threads=${2:?$usage}; shift 2 ;;
     --filter) filter=${2:?$usage}; shift 2 ;;
     --no-keras) keras=0; shift ;;
     --keras-onednn) keras_onednn=${2:?$usage}; shift 2 ;;
+    --paired-rounds) paired_rounds=${2:?$usage}; shift 2 ;;
     --write-results) write_results=1; shift ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 [[ $threads =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --threads must be a positive integer, got '$threads'" >&2; exit 2; }
+[[ $paired_rounds =~ ^[0-9]+$ ]] || { echo "bench.sh: --paired-rounds must be a whole number, got '$paired_rounds'" >&2; exit 2; }
 case $keras_onednn in on|off|default) ;; *) echo "$usage" >&2; exit 2 ;; esac
 
 build=build/release
@@ -77,26 +89,44 @@ echo "bench.sh: bcnn_bench --benchmark_filter='$filter' with $threads threads" >
   --benchmark_out="$out/results.json" --benchmark_out_format=json >&2
 
 table_args=(--bcnn "$out/results.json" --threads "$threads")
-rm -f "$out/keras.json"
-if ((keras)); then
-  # The network rows the filter selects, as Google Benchmark would (a leading '-' negates).
-  rows=()
-  for row in custom_cnn_train_step vgg16_backbone_forward densenet201_backbone_forward densenet201_last_block_step; do
-    if [[ $filter == -* ]]; then
-      grep -qE -- "${filter#-}" <<<"BM_$row" || rows+=("$row")
-    else
-      grep -qE -- "$filter" <<<"BM_$row" && rows+=("$row")
-    fi
-  done
-  if ((${#rows[@]})); then
-    rows_csv=$(IFS=,; echo "${rows[*]}")
-    echo "bench.sh: keras_peer.py --rows $rows_csv with $threads threads" >&2
-    # 15 steps a row: TensorFlow's steps fall into two modes (the custom CNN's
-    # 365-460 ms and ~640 ms, 2026-11-26), so a median of 5 lands in either.
-    "$keras_python" bench/keras_peer.py --threads "$threads" --rows "$rows_csv" --onednn "$keras_onednn" \
-      --repetitions 15 --json "$out/keras.json" || echo "bench.sh: keras_peer.py measured nothing; the table says why" >&2
-    if [[ -f $out/keras.json ]]; then table_args+=(--keras "$out/keras.json"); fi
+# The network rows the filter selects, as Google Benchmark would (a leading '-' negates).
+rows=()
+for row in custom_cnn_train_step vgg16_backbone_forward densenet201_backbone_forward densenet201_last_block_step; do
+  if [[ $filter == -* ]]; then
+    grep -qE -- "${filter#-}" <<<"BM_$row" || rows+=("$row")
+  else
+    grep -qE -- "$filter" <<<"BM_$row" && rows+=("$row")
   fi
+done
+rm -rf "$out/keras.json" "$out/paired"
+if ((keras && ${#rows[@]})); then
+  rows_csv=$(IFS=,; echo "${rows[*]}")
+  echo "bench.sh: keras_peer.py --rows $rows_csv with $threads threads" >&2
+  # 15 steps a row: TensorFlow's steps fall into two modes (the custom CNN's
+  # 365-460 ms and ~640 ms, 2026-11-26), so a median of 5 lands in either.
+  "$keras_python" bench/keras_peer.py --threads "$threads" --rows "$rows_csv" --onednn "$keras_onednn" \
+    --repetitions 15 --json "$out/keras.json" || echo "bench.sh: keras_peer.py measured nothing; the table says why" >&2
+  if [[ -f $out/keras.json ]]; then table_args+=(--keras "$out/keras.json"); fi
+fi
+
+if ((keras && paired_rounds)) && [[ " ${rows[*]} " == *" custom_cnn_train_step "* ]]; then
+  mkdir -p "$out/paired"
+  for ((round = 1; round <= paired_rounds; round++)); do
+    echo "bench.sh: paired round $round of $paired_rounds (custom-CNN step)" >&2
+    order=(bcnn keras)
+    ((round % 2)) || order=(keras bcnn)
+    for tool in "${order[@]}"; do
+      if [[ $tool == bcnn ]]; then
+        "$out/bcnn_bench" --benchmark_filter='^BM_custom_cnn_train_step' \
+          --benchmark_out="$out/paired/round-$round-bcnn.json" --benchmark_out_format=json >&2
+      else
+        "$keras_python" bench/keras_peer.py --threads "$threads" --rows custom_cnn_train_step \
+          --onednn "$keras_onednn" --repetitions 10 --json "$out/paired/round-$round-keras.json" ||
+          echo "bench.sh: keras_peer.py failed in paired round $round; the table says so" >&2
+      fi
+    done
+  done
+  table_args+=(--paired "$out/paired")
 fi
 
 python3 bench/make_table.py "${table_args[@]}" --out "$out/table.md"

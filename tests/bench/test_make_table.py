@@ -176,6 +176,40 @@ class MakeTableTest(unittest.TestCase):
         finally:
             os.unlink(cpuinfo.name)
 
+    def test_paired_rounds_ratio_per_round_and_median(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            # Rounds 1-3 complete, round 4's Keras run failed, round 5 lacks its Keras file.
+            for index, (bcnn_rate, keras_rate) in enumerate([(150.0, 100.0), (160.0, 50.0), (140.0, 70.0),
+                                                             (155.0, None), (130.0, None)], start=1):
+                step = repeated("BM_custom_cnn_train_step/iterations:10/repeats:3/real_time",
+                                {"images/s": bcnn_rate}, {"images/s": 1.0})
+                with open(os.path.join(tmp, f"round-{index}-bcnn.json"), "w") as f:
+                    json.dump({"context": {}, "benchmarks": step}, f)
+                if index == 5:
+                    continue
+                peer = ({"name": "custom_cnn_train_step", "images_per_s": keras_rate} if keras_rate else
+                        {"name": "custom_cnn_train_step", "error": "exit status 1"})
+                with open(os.path.join(tmp, f"round-{index}-keras.json"), "w") as f:
+                    json.dump(dict(KERAS, rows=[peer]), f)
+            with open(os.path.join(tmp, "notes.txt"), "w") as f:
+                f.write("not a round")
+            rounds = make_table.read_paired(tmp)
+        self.assertEqual([index for index, _, _ in rounds], [1, 2, 3, 4, 5])
+        text = make_table.render({"context": {}, "benchmarks": []}, paired=rounds)
+        rows = table_rows(text, "custom_cnn_train_step")
+        self.assertEqual(rows, [
+            ["custom_cnn_train_step", "1", "150", "100", "1.50×"],
+            ["custom_cnn_train_step", "2", "160", "50.0", "3.20×"],
+            ["custom_cnn_train_step", "3", "140", "70.0", "2.00×"],
+            ["custom_cnn_train_step", "4", "155", "not run: exit status 1", "—"],
+            ["custom_cnn_train_step", "5", "130", "not run", "—"],
+            # Medians over rounds 1-3 only: bcnn 150, Keras 70, ratios 1.50, 2.00, 3.20.
+            ["custom_cnn_train_step", "median of 3", "150", "70.0", "2.00× (1.50–3.20×)"]])
+        self.assertIn("## Whole networks in paired rounds", text)
+
+    def test_no_paired_section_without_rounds(self):
+        self.assertNotIn("paired rounds", self.text)
+
     def test_command_line_writes_out_file(self):
         with tempfile.TemporaryDirectory() as tmp:
             bcnn, keras, out = (os.path.join(tmp, name) for name in ("bcnn.json", "keras.json", "table.md"))
