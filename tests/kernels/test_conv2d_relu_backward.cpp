@@ -74,13 +74,15 @@ struct Case {
 // gradient (the fallback when dx is wanted) for 3 filters turned into input
 // channels (3->16), 33 turned channels (5->33) or stride 2. Of the fused
 // cases with dx, whole vectors of filters (16, 8, and 20 doubles on AVX2)
-// take both gradients in one pass over dy (conv2d_direct_relu_backward);
+// take both gradients in one pass over dy (conv2d_direct_relu_backward)
+// unless narrow Winograd takes them (whole vectors of channels and filters,
+// at most 32: 16->16, 8->8, 16->32), reading dy through the mask as well;
 // 20 floats take the weights gradient, then the input gradient.
 const Case kCases[] = {
     {2, 9, 11, 3, 16, 3, 1, Padding::same, false}, {2, 8, 13, 16, 16, 3, 1, Padding::same, true},
     {1, 7, 5, 9, 20, 3, 1, Padding::same, true},   {2, 6, 9, 5, 33, 5, 1, Padding::same, false},
     {3, 5, 4, 8, 8, 3, 1, Padding::same, true},    {2, 9, 10, 5, 12, 3, 2, Padding::valid, false},
-    {1, 1, 1, 16, 16, 3, 1, Padding::same, true},
+    {1, 1, 1, 16, 16, 3, 1, Padding::same, true},  {2, 9, 7, 16, 32, 3, 1, Padding::same, true},
 };
 
 }  // namespace
@@ -135,7 +137,10 @@ TEST_CASE("conv2d_relu_backward takes both gradients in one pass over dy for who
     };
     // Whole vectors of filters at this build's width (4, 8 or 16 floats), at least 8 filters.
     constexpr Index width = cpu::simd::width<float>, whole = (std::max<Index>(width, 8) + width - 1) / width * width;
-    CHECK(cpu::detail::direct_relu_backward_applies<float>(dims(16, 16)));  // the custom CNN's conv2d_1
+    CHECK(cpu::detail::direct_relu_backward_applies<float>(dims(16, 16)));
+    // ... though conv2d_relu_backward takes narrow Winograd's two gradients there
+    // (the custom CNN's conv2d_1), as for any whole vectors of at most 32.
+    CHECK(cpu::detail::winograd_narrow_applicable<float>(dims(16, 16)));
     CHECK(cpu::detail::direct_relu_backward_applies<float>(dims(9, whole)));
     CHECK_FALSE(cpu::detail::direct_relu_backward_applies<float>(dims(9, whole + width / 2)));  // a partial vector
     CHECK_FALSE(cpu::detail::direct_relu_backward_applies<float>(dims(16, 3)));  // no direct input gradient

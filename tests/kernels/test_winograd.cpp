@@ -1,7 +1,9 @@
-// Winograd F(4x4, 3x3) convolution: forward and input gradient against
-// nested-loop references over many shapes, float accuracy, finite
-// differences, channel slices, agreement with the im2col path on real layer
-// shapes, the applicability rule and its error message.
+// Winograd F(4x4, 3x3) convolution, winograd.hpp's general path and
+// winograd_narrow.hpp's: forward and input gradient against nested-loop
+// references over many shapes, float accuracy, finite differences, channel
+// slices, agreement with the im2col path on real layer shapes, the
+// applicability rules and their error messages; the narrow path also with
+// its ReLU (forward) and ReLU mask (input gradient).
 
 #include <catch2/catch.hpp>
 
@@ -13,6 +15,7 @@
 
 #include <bcnn/kernels/cpu/conv2d.hpp>
 #include <bcnn/kernels/cpu/winograd.hpp>
+#include <bcnn/kernels/cpu/winograd_narrow.hpp>
 
 #include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
@@ -86,6 +89,17 @@ Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w,
     return dx;
 }
 
+// d/dw of sum(y .* dy).
+Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Tensor<double>& dy, Index filters,
+                                          Padding padding) {
+    Tensor<double> dw(Shape{3, 3, x.dim(3), filters});
+    const Tensor<double> xc = x.clone(), dyc = dy.clone();
+    const double *xd = xc.data(), *dyd = dyc.data();
+    double* dwd = dw.data();
+    for_each_term(x.shape(), filters, padding, [&](Index yi, Index xi, Index wi) { dwd[wi] += xd[xi] * dyd[yi]; });
+    return dw;
+}
+
 cpu::detail::Conv2DDims dims(const Shape& x, const Shape& w, Padding padding) {
     return cpu::detail::conv2d_dims(x, w, ConvParams{1, 1, padding}, "test");
 }
@@ -114,6 +128,81 @@ Tensor<T> winograd_input_gradient(const Shape& x, const Tensor<T>& w, const Tens
     Tensor<T> dx = Tensor<T>::uninitialized(x);
     winograd_input_gradient(w, dy, padding, dx);
     return dx;
+}
+
+template <typename T>
+void narrow_forward(const Tensor<T>& x, const Tensor<T>& w, OptionalInput<T> b, Padding padding, Tensor<T>& y,
+                    cpu::ActivationFn activation = cpu::ActivationFn::linear) {
+    cpu::detail::conv2d_winograd_narrow_forward(dims(x.shape(), w.shape(), padding), x.as_rows(), w.data(),
+                                                b ? b->data() : nullptr, y.as_rows(), activation);
+}
+
+template <typename T>
+Tensor<T> narrow_forward(const Tensor<T>& x, const Tensor<T>& w, OptionalInput<T> b, Padding padding,
+                         cpu::ActivationFn activation = cpu::ActivationFn::linear) {
+    Tensor<T> y = Tensor<T>::uninitialized(output_shape(x.shape(), w.dim(3), padding));
+    narrow_forward(x, w, b, padding, y, activation);
+    return y;
+}
+
+// dx of the narrow path, dy read where relu_output > 0 when it is given.
+template <typename T>
+void narrow_input_gradient(const Tensor<T>& w, const Tensor<T>& dy, Padding padding, Tensor<T>& dx,
+                           const Tensor<T>* relu_output = nullptr) {
+    const RowMatrix<T> mask = relu_output ? relu_output->as_rows() : RowMatrix<T>{};
+    cpu::detail::conv2d_winograd_narrow_input_gradient(dims(dx.shape(), w.shape(), padding), dy.as_rows(), w.data(),
+                                                       dx.as_rows(), relu_output ? &mask : nullptr);
+}
+
+template <typename T>
+Tensor<T> narrow_input_gradient(const Shape& x, const Tensor<T>& w, const Tensor<T>& dy, Padding padding,
+                                const Tensor<T>* relu_output = nullptr) {
+    Tensor<T> dx = Tensor<T>::uninitialized(x);
+    narrow_input_gradient(w, dy, padding, dx, relu_output);
+    return dx;
+}
+
+// d_weights (and, through a ReLU, d_bias) of the narrow path; dy read where
+// relu_output > 0 when it is given.
+template <typename T>
+void narrow_weights_gradient(const Tensor<T>& x, const Tensor<T>& dy, Padding padding, Tensor<T>& dw,
+                             const Tensor<T>* relu_output = nullptr, Tensor<T>* db = nullptr) {
+    const RowMatrix<T> mask = relu_output ? relu_output->as_rows() : RowMatrix<T>{};
+    cpu::detail::conv2d_winograd_narrow_weights_gradient(dims(x.shape(), dw.shape(), padding), x.as_rows(),
+                                                         dy.as_rows(), dw.data(), relu_output ? &mask : nullptr,
+                                                         db ? db->data() : nullptr);
+}
+
+template <typename T>
+Tensor<T> narrow_weights_gradient(const Tensor<T>& x, const Tensor<T>& dy, Padding padding,
+                                  const Tensor<T>* relu_output = nullptr, Tensor<T>* db = nullptr) {
+    Tensor<T> dw = Tensor<T>::uninitialized(Shape{3, 3, x.dim(3), dy.dim(3)});
+    narrow_weights_gradient(x, dy, padding, dw, relu_output, db);
+    return dw;
+}
+
+// The sum of t over all but its last axis.
+Tensor<double> channel_sums(const Tensor<double>& t) {
+    const Index channels = t.dim(t.rank() - 1);
+    Tensor<double> sums(Shape{channels});
+    const Tensor<double> c = t.clone();
+    for (Index i = 0; i < c.numel(); ++i) sums.data()[i % channels] += c.data()[i];
+    return sums;
+}
+
+// max(t, 0) and t where mask > 0 (else 0), elementwise.
+Tensor<double> relu_of(const Tensor<double>& t) {
+    Tensor<double> out = t.clone();
+    for (Index i = 0; i < out.numel(); ++i) out.data()[i] = std::max(out.data()[i], 0.0);
+    return out;
+}
+
+Tensor<double> masked(const Tensor<double>& t, const Tensor<double>& mask) {
+    Tensor<double> out = t.clone();
+    const Tensor<double> m = mask.clone();
+    for (Index i = 0; i < out.numel(); ++i)
+        if (!(m.data()[i] > 0)) out.data()[i] = 0;
+    return out;
 }
 
 bool bitwise_equal(const Tensor<double>& a, const Tensor<double>& b) {
@@ -154,6 +243,26 @@ std::vector<Case> shape_cases() {
             }
             ++i;
         }
+    return cases;
+}
+
+// The narrow path's channel and filter counts for T: one vector, three
+// (or two, when three exceed 32 values), and 32 values.
+template <typename T>
+std::vector<Index> narrow_widths() {
+    const Index w = cpu::simd::width<T>;
+    return {w, 3 * w <= 32 ? 3 * w : 2 * w, 32};
+}
+
+// shape_cases' extents, paddings and bias with narrow widths of T.
+template <typename T>
+std::vector<Case> narrow_cases() {
+    const std::vector<Index> widths = narrow_widths<T>();
+    std::vector<Case> cases = shape_cases();
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        cases[i].x = Shape{cases[i].x[0], cases[i].x[1], cases[i].x[2], widths[i % 3]};
+        cases[i].filters = widths[(i / 3 + i + 1) % 3];
+    }
     return cases;
 }
 
@@ -346,4 +455,244 @@ TEST_CASE("winograd results do not depend on timing", "[kernels][winograd]") {
     CHECK(bitwise_equal(winograd_input_gradient(x.shape(), w, dy, same),
                         winograd_input_gradient(x.shape(), w, dy, same)));
     CHECK(max_abs_diff(winograd_forward(x, w, nullptr, same), reference_forward(x, w, nullptr, same)) < 1e-11);
+}
+
+TEST_CASE("narrow winograd takes whole vectors of at most 32 channels and filters", "[kernels][winograd]") {
+    const Index w = cpu::simd::width<float>;
+    const auto applicable = [](const Shape& x, const Shape& weights, const ConvParams& params) {
+        return cpu::detail::winograd_narrow_applicable<float>(cpu::detail::conv2d_dims(x, weights, params, "test"));
+    };
+    const ConvParams same_1{1, 1, same};
+    CHECK(applicable(Shape{2, 9, 9, w}, Shape{3, 3, w, w}, same_1));
+    CHECK(applicable(Shape{2, 9, 9, 32}, Shape{3, 3, 32, 32}, ConvParams{1, 1, valid}));
+    CHECK(applicable(Shape{32, 150, 150, 16}, Shape{3, 3, 16, 16}, same_1));  // the custom CNN's conv2d_1
+    CHECK_FALSE(applicable(Shape{2, 9, 9, 32 + w}, Shape{3, 3, 32 + w, w}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, w}, Shape{3, 3, w, 32 + w}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, w + 1}, Shape{3, 3, w + 1, w}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, w}, Shape{3, 3, w, w - 1}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, 3}, Shape{3, 3, 3, 16}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, w}, Shape{1, 1, w, w}, same_1));
+    CHECK_FALSE(applicable(Shape{2, 9, 9, w}, Shape{3, 3, w, w}, ConvParams{2, 2, same}));
+
+    const Tensor<float> x(Shape{1, 5, 5, 3}), weights(Shape{3, 3, 3, w});
+    Tensor<float> y(Shape{1, 5, 5, w});
+    CHECK_THROWS_WITH(narrow_forward(x, weights, nullptr, same, y),
+                      Catch::Contains("conv2d_winograd_narrow_forward: needs a 3x3 stride-1 kernel and channels "
+                                      "and filters whole vectors up to 32, got kernel 3x3") &&
+                          Catch::Contains("3 -> " + std::to_string(w)));
+    Tensor<float> dx(x.shape());
+    CHECK_THROWS_WITH(narrow_input_gradient(weights, y, same, dx),
+                      Catch::Contains("conv2d_winograd_narrow_input_gradient: needs a 3x3 stride-1 kernel"));
+}
+
+TEST_CASE("narrow winograd matches reference loops, with its ReLU and ReLU mask", "[kernels][winograd]") {
+    std::uint64_t seed = 7000;
+    const std::vector<Case> cases = narrow_cases<double>();
+    REQUIRE(cases.size() >= 20);
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding), c.bias);
+        const auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        const Tensor<double>* bias = c.bias ? &b : nullptr;
+        const Tensor<double> expected = reference_forward(x, w, bias, c.padding);
+        const double scale = std::max(1.0, max_abs(expected));
+        CHECK(max_abs_diff(narrow_forward(x, w, bias, c.padding), expected) < 1e-12 * scale);
+        const Tensor<double> y = narrow_forward(x, w, bias, c.padding, cpu::ActivationFn::relu);
+        CHECK(max_abs_diff(y, relu_of(expected)) < 1e-12 * scale);
+
+        const auto dy = random_tensor<double>(y.shape(), ++seed);
+        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), w, dy, c.padding);
+        CHECK(max_abs_diff(narrow_input_gradient(x.shape(), w, dy, c.padding), expected_dx) <
+              1e-12 * std::max(1.0, max_abs(expected_dx)));
+        // Through the ReLU: dy where y > 0.
+        const Tensor<double> expected_masked = reference_input_gradient(x.shape(), w, masked(dy, y), c.padding);
+        CHECK(max_abs_diff(narrow_input_gradient(x.shape(), w, dy, c.padding, &y), expected_masked) <
+              1e-12 * std::max(1.0, max_abs(expected_masked)));
+    }
+}
+
+TEST_CASE("narrow winograd in float matches the double reference", "[kernels][winograd]") {
+    // The same transforms as the general path, so its float bound (kFloatTolerance).
+    // Measured 2.6e-6 to 5.5e-6 of the scale on these shapes (AVX2, 2026-11-27).
+    const Index w = cpu::simd::width<float>;
+    const std::vector<Case> cases = {{Shape{2, 37, 29, 32}, 32, same, true},
+                                     {Shape{1, 13, 18, w}, 32, valid, false},
+                                     {Shape{3, 21, 22, 16}, 16, same, true}};
+    std::uint64_t seed = 7500;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<float>(c.x, ++seed);
+        const auto wt = random_tensor<float>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<float>(Shape{c.filters}, ++seed);
+        const Tensor<float>* bias = c.bias ? &b : nullptr;
+        const Tensor<double> xd = converted<double>(x), wd = converted<double>(wt), bd = converted<double>(b);
+        const Tensor<double> expected = reference_forward(xd, wd, c.bias ? &bd : nullptr, c.padding);
+        const double forward_error =
+            max_abs_diff(converted<double>(narrow_forward(x, wt, bias, c.padding)), expected) / max_abs(expected);
+        CAPTURE(forward_error);
+        CHECK(forward_error < kFloatTolerance);
+
+        const auto dy = random_tensor<float>(expected.shape(), ++seed);
+        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), wd, converted<double>(dy), c.padding);
+        const double gradient_error =
+            max_abs_diff(converted<double>(narrow_input_gradient(x.shape(), wt, dy, c.padding)), expected_dx) /
+            max_abs(expected_dx);
+        CAPTURE(gradient_error);
+        CHECK(gradient_error < kFloatTolerance);
+    }
+}
+
+TEST_CASE("narrow winograd input gradient matches finite differences", "[kernels][winograd][gradcheck]") {
+    const Index w = cpu::simd::width<double>;
+    const std::vector<Case> cases = {{Shape{2, 5, 6, w}, w, same, true},
+                                     {Shape{1, 7, 9, 2 * w}, w, valid, false},
+                                     {Shape{1, 2, 1, w}, 2 * w, same, true}};
+    std::uint64_t seed = 8000;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        auto x = random_tensor<double>(c.x, ++seed);
+        const auto wt = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        auto run = [&] { return narrow_forward(x, wt, c.bias ? &b : nullptr, c.padding); };
+        const auto upstream = random_tensor<double>(run().shape(), ++seed);
+        const Tensor<double> dx = narrow_input_gradient(x.shape(), wt, upstream, c.padding);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, run, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("narrow winograd reads and writes channel slices of wider buffers", "[kernels][winograd]") {
+    const double sentinel = -7.0;
+    const Index channels = cpu::simd::width<double>, filters = 2 * cpu::simd::width<double>;
+    for (Padding padding : {same, valid}) {
+        CAPTURE(padding_name(padding));
+        const Shape xs{2, 11, 9, channels};
+        // x: channels [2, 2 + C) of a wider buffer.
+        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, 9000);
+        const Tensor<double> x = wide_x.channels(2, 2 + channels);
+        const auto w = random_tensor<double>(Shape{3, 3, channels, filters}, 9001);
+        const auto b = random_tensor<double>(Shape{filters}, 9002);
+        const Shape ys = output_shape(xs, filters, padding);
+
+        // y: channels [3, 3 + K) of a wider buffer; the rest stays untouched.
+        Tensor<double> wide_y(Shape{ys[0], ys[1], ys[2], filters + 5}, sentinel);
+        Tensor<double> y = wide_y.channels(3, 3 + filters);
+        narrow_forward(x, w, &b, padding, y, cpu::ActivationFn::relu);
+        CHECK(max_abs_diff(y, relu_of(reference_forward(x.clone(), w, &b, padding))) < 1e-12);
+        for (Index r = 0; r < ys[0] * ys[1] * ys[2]; ++r)
+            for (Index k : {Index(0), Index(1), Index(2), filters + 3, filters + 4})
+                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
+
+        // dy: channels [1, 1 + K) of a wider buffer, read through y (a slice itself);
+        // dx into channels [1, 1 + C) of a wider one.
+        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, 9003);
+        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
+        Tensor<double> wide_dx(Shape{xs[0], xs[1], xs[2], channels + 3}, sentinel);
+        Tensor<double> dx = wide_dx.channels(1, 1 + channels);
+        narrow_input_gradient(w, dy, padding, dx, &y);
+        CHECK(max_abs_diff(dx, reference_input_gradient(xs, w, masked(dy.clone(), y.clone()), padding)) < 1e-12);
+        for (Index r = 0; r < xs[0] * xs[1] * xs[2]; ++r)
+            for (Index k : {Index(0), channels + 1, channels + 2})
+                REQUIRE(wide_dx.data()[r * (channels + 3) + k] == sentinel);
+    }
+}
+
+TEST_CASE("narrow winograd results do not depend on timing", "[kernels][winograd]") {
+    const ThreadCount threads(3);
+    const Index w = cpu::simd::width<double>;
+    const auto x = random_tensor<double>(Shape{3, 21, 19, 2 * w}, 9500);
+    const auto wt = random_tensor<double>(Shape{3, 3, 2 * w, 3 * w}, 9501);
+    const auto dy = random_tensor<double>(Shape{3, 21, 19, 3 * w}, 9502);
+    CHECK(bitwise_equal(narrow_forward(x, wt, nullptr, same), narrow_forward(x, wt, nullptr, same)));
+    CHECK(bitwise_equal(narrow_input_gradient(x.shape(), wt, dy, same),
+                        narrow_input_gradient(x.shape(), wt, dy, same)));
+    CHECK(max_abs_diff(narrow_forward(x, wt, nullptr, same), reference_forward(x, wt, nullptr, same)) < 1e-11);
+}
+
+TEST_CASE("narrow winograd weights gradient matches reference loops, through a ReLU too", "[kernels][winograd]") {
+    std::uint64_t seed = 10000;
+    for (const Case& c : narrow_cases<double>()) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        const Tensor<double> y = narrow_forward(x, w, &b, c.padding, cpu::ActivationFn::relu);
+        const auto dy = random_tensor<double>(y.shape(), ++seed);
+        const Tensor<double> expected = reference_weights_gradient(x, dy, c.filters, c.padding);
+        CHECK(max_abs_diff(narrow_weights_gradient(x, dy, c.padding), expected) <
+              1e-12 * std::max(1.0, max_abs(expected)));
+        // Through the ReLU: dy where y > 0, and d_bias its sum.
+        const Tensor<double> dy_pre = masked(dy, y);
+        const Tensor<double> expected_masked = reference_weights_gradient(x, dy_pre, c.filters, c.padding);
+        Tensor<double> db(Shape{c.filters}, 1e9);
+        CHECK(max_abs_diff(narrow_weights_gradient(x, dy, c.padding, &y, &db), expected_masked) <
+              1e-12 * std::max(1.0, max_abs(expected_masked)));
+        CHECK(max_abs_diff(db, channel_sums(dy_pre)) < 1e-12 * std::max(1.0, max_abs(db)));
+    }
+}
+
+TEST_CASE("narrow winograd weights gradient in float matches the double reference", "[kernels][winograd]") {
+    // The gradient transforms scale values by up to 8 * 8 (A) and 1/24 (G^T):
+    // the forward's float bound (kFloatTolerance) of d_weights' scale.
+    // Measured 2.6e-6 to 3.3e-6 on these shapes (AVX2, 2026-11-27); 5.6e-6 on
+    // the custom CNN's conv2d_1 at batch 32 (1.4 million terms a weight).
+    const Index w = cpu::simd::width<float>;
+    const std::vector<Case> cases = {{Shape{2, 37, 29, 32}, 32, same, true},
+                                     {Shape{1, 13, 18, w}, 32, valid, false},
+                                     {Shape{3, 21, 22, 16}, 16, same, true}};
+    std::uint64_t seed = 10500;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<float>(c.x, ++seed);
+        const auto dy = random_tensor<float>(output_shape(c.x, c.filters, c.padding), ++seed);
+        const Tensor<double> expected =
+            reference_weights_gradient(converted<double>(x), converted<double>(dy), c.filters, c.padding);
+        const double error =
+            max_abs_diff(converted<double>(narrow_weights_gradient(x, dy, c.padding)), expected) / max_abs(expected);
+        CAPTURE(error);
+        CHECK(error < kFloatTolerance);
+    }
+}
+
+TEST_CASE("narrow winograd weights gradient matches finite differences", "[kernels][winograd][gradcheck]") {
+    const Index w = cpu::simd::width<double>;
+    const std::vector<Case> cases = {{Shape{2, 5, 6, w}, w, same, true},
+                                     {Shape{1, 7, 9, 2 * w}, w, valid, false},
+                                     {Shape{1, 2, 1, w}, 2 * w, same, true}};
+    std::uint64_t seed = 11000;
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<double>(c.x, ++seed);
+        auto wt = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        auto run = [&] { return narrow_forward(x, wt, c.bias ? &b : nullptr, c.padding); };
+        const auto upstream = random_tensor<double>(run().shape(), ++seed);
+        const Tensor<double> dw = narrow_weights_gradient(x, upstream, c.padding);
+        CHECK(testing::relative_error(dw, testing::numerical_gradient(wt, run, upstream)) < 1e-6);
+    }
+}
+
+TEST_CASE("narrow winograd weights gradient reads channel slices; depends on the thread count only",
+          "[kernels][winograd]") {
+    const Index channels = cpu::simd::width<double>, filters = 2 * cpu::simd::width<double>;
+    for (Padding padding : {same, valid}) {
+        CAPTURE(padding_name(padding));
+        const Shape xs{2, 11, 9, channels};
+        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, 12000);
+        const Tensor<double> x = wide_x.channels(2, 2 + channels);
+        const Shape ys = output_shape(xs, filters, padding);
+        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, 12001);
+        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
+        const auto wide_y = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 3}, 12002);
+        const Tensor<double> y = wide_y.channels(3, 3 + filters);
+        Tensor<double> db(Shape{filters});
+        const Tensor<double> dw = narrow_weights_gradient(x, dy, padding, &y, &db);
+        const Tensor<double> dy_pre = masked(dy.clone(), y.clone());
+        CHECK(max_abs_diff(dw, reference_weights_gradient(x.clone(), dy_pre, filters, padding)) < 1e-12);
+        CHECK(max_abs_diff(db, channel_sums(dy_pre)) < 1e-12);
+    }
+    const ThreadCount threads(3);
+    const auto x = random_tensor<double>(Shape{3, 21, 19, channels}, 12003);
+    const auto dy = random_tensor<double>(Shape{3, 21, 19, filters}, 12004);
+    CHECK(bitwise_equal(narrow_weights_gradient(x, dy, same), narrow_weights_gradient(x, dy, same)));
 }

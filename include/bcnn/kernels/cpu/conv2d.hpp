@@ -25,7 +25,10 @@
 //   (conv2d_direct.hpp), e.g. the first layers on RGB images;
 // - 3x3 stride 1, wide enough (winograd_pays_forward /
 //   winograd_pays_input_gradient): Winograd F(4x4, 3x3) for the forward and
-//   the input gradient (winograd.hpp).
+//   the input gradient (winograd.hpp); with at most 32 channels and filters,
+//   whole vectors of each (winograd_narrow_applicable), its narrow variant
+//   (winograd_narrow.hpp) for the forward and both gradients, ahead of the
+//   direct kernels.
 //
 // x, y, dy and dx may be channel slices of wider NHWC buffers (RowMatrix with
 // ld > cols): a DenseNet layer reads the first c channels of its block's
@@ -47,6 +50,7 @@
 #include "bcnn/kernels/cpu/gemm.hpp"
 #include "bcnn/kernels/cpu/im2col.hpp"
 #include "bcnn/kernels/cpu/winograd.hpp"
+#include "bcnn/kernels/cpu/winograd_narrow.hpp"
 #include "bcnn/kernels/cpu/window.hpp"
 
 namespace bcnn {
@@ -216,6 +220,10 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
     if (d.pixels() == 0) return;
     const RowMatrix<T> xm = x.as_rows("conv2d_forward input"), ym = y.as_rows("conv2d_forward output");
     const T* b = bias ? bias->as_rows("conv2d_forward bias").data : nullptr;
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d)) {
+        detail::conv2d_winograd_narrow_forward(d, xm, weights.data(), b, ym, activation);
+        return;
+    }
     if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays(d)) {
         detail::conv2d_direct_forward(d, xm, weights.data(), b, activation, ym);
         return;
@@ -270,14 +278,18 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
     if (d_weights) {
         const RowMatrix<T> xm = x.as_rows("conv2d_backward input");
-        if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_weights_gradient(d))
+        if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d))
+            detail::conv2d_winograd_narrow_weights_gradient(d, xm, dym, d_weights->data());
+        else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_weights_gradient(d))
             detail::conv2d_direct_weights_gradient(d, xm, dym, d_weights->data());
         else
             detail::conv2d_weights_gradient(d, tiles, xm, dym, d_weights->data());
     }
     if (!dx) return;
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
-    if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
+    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d))
+        detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dxm);
+    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
         detail::conv2d_direct_input_gradient(d, dym, weights.data(), dxm);
     else if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
@@ -288,13 +300,18 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
 // conv2d_backward of a convolution followed by a ReLU: relu_output is the
 // layer's output y = relu(conv(x, weights) + bias) and dy its gradient; the
 // convolution's gradients are those of dy_pre = dy where y > 0, else 0.
-// pre (y's shape) is scratch for dy_pre. Where the direct kernels take both
-// wanted gradients (layers of few input channels, the weights gradient
-// wanted), they read dy through the mask as they copy it and the weights
-// gradient sums d_bias on the way, so dy_pre is never written (pre is left
-// as it was); with dx wanted and whole vectors of filters, both gradients
-// come from one pass over dy (conv2d_direct_relu_backward). Otherwise pre =
-// dy_pre (relu_backward_bias_gradient) and conv2d_backward runs on it.
+// pre (y's shape) is scratch for dy_pre. Where narrow Winograd takes the
+// layer (winograd_narrow_applicable) or the direct kernels take both wanted
+// gradients (few input channels, the weights gradient wanted), they read dy
+// through the mask as they load it and the weights gradient sums d_bias on
+// the way, so dy_pre is never written (pre is left as it was); where the
+// direct kernels take both with whole vectors of filters (and fewer than 16
+// channels, where narrow Winograd would apply too), both come from one pass
+// over dy (conv2d_direct_relu_backward). Narrow Winograd's two
+// gradients took 0.8-0.9x the time of that one pass at 16->16 @150 (batch
+// 32, 2 threads; 0.67x at 32->32 @75, where the direct input gradient does
+// not apply). Otherwise pre = dy_pre (relu_backward_bias_gradient) and
+// conv2d_backward runs on it.
 template <typename T>
 void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<T>& relu_output,
                           const Tensor<T>& dy, const ConvParams& params, Tensor<T>& pre, OptionalOutput<T> dx,
@@ -304,9 +321,14 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     detail::require_shape(relu_output, d.output_shape(), op, "output");
     detail::require_shape(dy, d.output_shape(), op, "output gradient");
     detail::require_shape(pre, d.output_shape(), op, "pre-activation gradient");
-    const bool direct = conv_algorithm() == ConvAlgorithm::automatic && d.pixels() > 0 && d_weights &&
-                        detail::direct_pays_weights_gradient(d) && (!dx || detail::direct_pays_input_gradient(d));
-    if (!direct) {
+    const bool automatic = conv_algorithm() == ConvAlgorithm::automatic && d.pixels() > 0 && d_weights;
+    // Fewer than 16 channels: the one pass of the direct kernels is faster
+    // (8->8 @150 0.8x narrow Winograd's time, 8->16 0.88x).
+    const bool one_pass = dx && detail::direct_relu_backward_applies<T>(d);
+    const bool narrow = automatic && detail::winograd_narrow_applicable<T>(d) && (d.channels >= 16 || !one_pass);
+    const bool direct = automatic && !narrow && detail::direct_pays_weights_gradient(d) &&
+                        (!dx || detail::direct_pays_input_gradient(d));
+    if (!narrow && !direct) {
         if (d_bias)
             relu_backward_bias_gradient(relu_output, dy, pre, *d_bias);
         else
@@ -323,7 +345,12 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     }
     const RowMatrix<T> mask = relu_output.as_rows(op), dym = dy.as_rows(op);
     T* d_bias_data = d_bias ? d_bias->data() : nullptr;
-    if (dx && detail::direct_relu_backward_applies<T>(d)) {  // both gradients in one pass over dy
+    if (narrow) {
+        detail::conv2d_winograd_narrow_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask, d_bias_data);
+        if (dx) detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
+        return;
+    }
+    if (one_pass) {  // both gradients in one pass over dy
         detail::conv2d_direct_relu_backward(d, x.as_rows(op), dym, mask, weights.data(), dx->as_rows(op),
                                             d_weights->data(), d_bias_data);
         return;

@@ -412,14 +412,14 @@ void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
                           ActivationFn::linear, dx, relu_output);
 }
 
-// sum[j * V * width + lanes] += sum over the `pixels` pixels p of
+// sum[j * sum_step + lanes] += sum over the `pixels` pixels p of
 // in[p * pixel_step + offsets[j]] * dy[p * dy_step + lanes] for J values j
-// (J = 12 / V) of which the first `count` are stored. With Masked, dy is
-// read where relu_output (same steps as dy) > 0, else as 0: two more loads
-// and two selects per pixel beside the 12 multiply-adds.
+// (J = 12 / V; lanes < V * width) of which the first `count` are stored.
+// With Masked, dy is read where relu_output (same steps as dy) > 0, else as
+// 0: two more loads and two selects per pixel beside the 12 multiply-adds.
 template <typename T, int V, bool Masked>
 void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step, const T* dy, const T* relu_output,
-                            Index dy_step, Index pixels, int count, T* sum) {
+                            Index dy_step, Index pixels, int count, T* sum, Index sum_step) {
     using simd::Vec;
     constexpr int L = simd::width<T>, J = kDirectAccumulators / V;
     Vec<T> acc[J][V];
@@ -450,7 +450,7 @@ void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step,
         for (int j = 0; j < J; ++j)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) {
-                T* s = sum + (j * V + v) * L;
+                T* s = sum + j * sum_step + v * L;
                 simd::store(s, simd::load(s) + acc[j][v]);
             }
         return;
@@ -462,7 +462,7 @@ void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step,
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) simd::store(part[j] + v * L, acc[j][v]);
     for (int j = 0; j < count; ++j)
-        for (int k = 0; k < V * L; ++k) sum[j * V * L + k] += part[j][k];
+        for (int k = 0; k < V * L; ++k) sum[j * sum_step + k] += part[j][k];
 }
 
 // dy rows [first, first + count) (count <= OW) packed per filter block:
@@ -558,10 +558,10 @@ void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBloc
                 T* block_sum = sum + block.offset + r * block.lanes;
                 if (dy.mask)
                     direct_gradient_values<T, V, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask, dy.step,
-                                                       out_w, count, block_sum);
+                                                       out_w, count, block_sum, block.lanes);
                 else
                     direct_gradient_values<T, V, false>(in_rows, offsets + r, pixel_step, dy.values, nullptr, dy.step,
-                                                        out_w, count, block_sum);
+                                                        out_w, count, block_sum, block.lanes);
             }
         });
     }

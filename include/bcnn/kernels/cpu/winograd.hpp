@@ -130,22 +130,71 @@ inline bool winograd_pays_input_gradient(const Conv2DDims& d) {
     return winograd_applicable(d) && d.channels >= 16 && d.filters >= 16 && winograd_tiles(d) >= 16;
 }
 
-// The 1-D transforms, applied to n channels at once: row r of the input is
+// The 1-D transforms of six values (T, or simd vectors of T in
+// winograd_narrow.hpp), each result to its own reference (GCC vectorises
+// the row loops below over these, not over arrays).
+
+// (o0, ..., o5) = B^T (d0, ..., d5).
+template <typename T, typename Value>
+inline void winograd_input_values(Value d0, Value d1, Value d2, Value d3, Value d4, Value d5, Value& o0, Value& o1,
+                                  Value& o2, Value& o3, Value& o4, Value& o5) {
+    o0 = T(4) * d0 - T(5) * d2 + d4;
+    o1 = (d3 + d4) - T(4) * (d1 + d2);
+    o2 = (d4 - d3) + T(4) * (d1 - d2);
+    o3 = (d4 - d2) + T(2) * (d3 - d1);
+    o4 = (d4 - d2) - T(2) * (d3 - d1);
+    o5 = T(4) * d1 - T(5) * d3 + d5;
+}
+
+// (o0, ..., o3) = A^T (m0, ..., m5).
+template <typename T, typename Value>
+inline void winograd_output_values(Value m0, Value m1, Value m2, Value m3, Value m4, Value m5, Value& o0, Value& o1,
+                                   Value& o2, Value& o3) {
+    const Value sum12 = m1 + m2, diff12 = m1 - m2;
+    const Value sum34 = m3 + m4, diff34 = m3 - m4;
+    o0 = m0 + sum12 + sum34;
+    o1 = diff12 + T(2) * diff34;
+    o2 = sum12 + T(4) * sum34;
+    o3 = diff12 + T(8) * diff34 + m5;
+}
+
+// The weights gradient (winograd_narrow.hpp) runs the forward backwards: a
+// tile's output gradient and the gradient of U = G g G^T come from the
+// transposes of A and G.
+
+// (o0, ..., o5) = A (d0, ..., d3) (4 -> 6).
+template <typename T, typename Value>
+inline void winograd_gradient_values(Value d0, Value d1, Value d2, Value d3, Value& o0, Value& o1, Value& o2,
+                                     Value& o3, Value& o4, Value& o5) {
+    const Value sum02 = d0 + d2, sum13 = d1 + d3;
+    const Value outer = d0 + T(4) * d2, inner = T(2) * d1 + T(8) * d3;
+    o0 = d0;
+    o1 = sum02 + sum13;
+    o2 = sum02 - sum13;
+    o3 = outer + inner;
+    o4 = outer - inner;
+    o5 = d3;
+}
+
+// (o0, o1, o2) = G^T (s0, ..., s5) (6 -> 3).
+template <typename T, typename Value>
+inline void winograd_kernel_gradient_values(Value s0, Value s1, Value s2, Value s3, Value s4, Value s5, Value& o0,
+                                            Value& o1, Value& o2) {
+    o0 = s0 / T(4) - (s1 + s2) / T(6) + (s3 + s4) / T(24);
+    o1 = (s2 - s1) / T(6) + (s3 - s4) / T(12);
+    o2 = (s3 + s4 - s1 - s2) / T(6) + s5;
+}
+
+// The same applied to n channels at once: row r of the input is
 // in[r][0, n), row i of the output out[i][0, n).
 
 // out = B^T in (6 -> 6).
 template <typename T>
 void winograd_input_rows(const T* const in[6], T* const out[6], Index n) {
     BCNN_WINOGRAD_SIMD
-    for (Index c = 0; c < n; ++c) {
-        const T d0 = in[0][c], d1 = in[1][c], d2 = in[2][c], d3 = in[3][c], d4 = in[4][c], d5 = in[5][c];
-        out[0][c] = T(4) * d0 - T(5) * d2 + d4;
-        out[1][c] = (d3 + d4) - T(4) * (d1 + d2);
-        out[2][c] = (d4 - d3) + T(4) * (d1 - d2);
-        out[3][c] = (d4 - d2) + T(2) * (d3 - d1);
-        out[4][c] = (d4 - d2) - T(2) * (d3 - d1);
-        out[5][c] = T(4) * d1 - T(5) * d3 + d5;
-    }
+    for (Index c = 0; c < n; ++c)
+        winograd_input_values<T>(in[0][c], in[1][c], in[2][c], in[3][c], in[4][c], in[5][c], out[0][c], out[1][c],
+                                 out[2][c], out[3][c], out[4][c], out[5][c]);
 }
 
 // out = A^T in + bias (6 -> 4).
@@ -153,12 +202,12 @@ template <typename T>
 void winograd_output_rows(const T* const in[6], T* const out[4], const T* bias, Index n) {
     BCNN_WINOGRAD_SIMD
     for (Index k = 0; k < n; ++k) {
-        const T sum12 = in[1][k] + in[2][k], diff12 = in[1][k] - in[2][k];
-        const T sum34 = in[3][k] + in[4][k], diff34 = in[3][k] - in[4][k];
-        out[0][k] = in[0][k] + sum12 + sum34 + bias[k];
-        out[1][k] = diff12 + T(2) * diff34 + bias[k];
-        out[2][k] = sum12 + T(4) * sum34 + bias[k];
-        out[3][k] = diff12 + T(8) * diff34 + in[5][k] + bias[k];
+        T o0, o1, o2, o3;
+        winograd_output_values<T>(in[0][k], in[1][k], in[2][k], in[3][k], in[4][k], in[5][k], o0, o1, o2, o3);
+        out[0][k] = o0 + bias[k];
+        out[1][k] = o1 + bias[k];
+        out[2][k] = o2 + bias[k];
+        out[3][k] = o3 + bias[k];
     }
 }
 
@@ -306,12 +355,16 @@ void conv2d_winograd_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T
                        activation, y);
 }
 
-// dy (N, OH, OW, K), weights (3, 3, C, K)  ->  dx (N, H, W, C), overwritten.
+// The geometry of the input gradient's correlation (the header's comment):
+// dy (OH x OW) in, dx (H x W) out, padding 2 - pad before.
+inline WindowGeometry winograd_input_gradient_geometry(const WindowGeometry& g) {
+    return WindowGeometry{g.out_h, g.out_w, g.in_h, g.in_w, 2 - g.pad_top, 2 - g.pad_left};
+}
+
+// U (36, K, C) of the input gradient's kernel: weights (3, 3, C, K) rotated
+// by 180 degrees with C and K swapped, transformed (winograd_kernel_transform).
 template <typename T>
-void conv2d_winograd_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
-                                    const RowMatrix<T>& dx) {
-    BCNN_CHECK(winograd_applicable(d),
-               "conv2d_winograd_input_gradient: needs a 3x3 kernel with stride 1, got " << d.window);
+const T* winograd_input_gradient_kernel(const Conv2DDims& d, const T* weights) {
     const Index channels = d.channels, filters = d.filters;
     // rotated (3, 3, K, C): rotated[kh][kw][k][c] = weights[2 - kh][2 - kw][c][k]
     T* const rotated = winograd_buffer<T, kRotatedBuffer>(9 * channels * filters);
@@ -321,10 +374,18 @@ void conv2d_winograd_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy,
         for (Index c = 0; c < channels; ++c)
             for (Index k = 0; k < filters; ++k) to[k * channels + c] = from[c * filters + k];
     }
-    const WindowGeometry& g = d.geometry;
-    const WindowGeometry full{g.out_h, g.out_w, g.in_h, g.in_w, 2 - g.pad_top, 2 - g.pad_left};
-    winograd_correlate(d.batch, full, dy, winograd_kernel_transform<T>(rotated, filters, channels),
-                       static_cast<const T*>(nullptr), ActivationFn::linear, dx);
+    return winograd_kernel_transform<T>(rotated, filters, channels);
+}
+
+// dy (N, OH, OW, K), weights (3, 3, C, K)  ->  dx (N, H, W, C), overwritten.
+template <typename T>
+void conv2d_winograd_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
+                                    const RowMatrix<T>& dx) {
+    BCNN_CHECK(winograd_applicable(d),
+               "conv2d_winograd_input_gradient: needs a 3x3 kernel with stride 1, got " << d.window);
+    winograd_correlate(d.batch, winograd_input_gradient_geometry(d.geometry), dy,
+                       winograd_input_gradient_kernel(d, weights), static_cast<const T*>(nullptr),
+                       ActivationFn::linear, dx);
 }
 
 }  // namespace detail
