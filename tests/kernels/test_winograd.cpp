@@ -266,6 +266,138 @@ std::vector<Case> narrow_cases() {
     return cases;
 }
 
+// Random x, w and (where the case has one) bias of a case, in double, from
+// the seeds after `seed` (which it advances).
+struct Operands {
+    Tensor<double> x, w, b;
+    const Tensor<double>* bias;
+};
+
+Operands random_operands(const Case& c, std::uint64_t& seed) {
+    Operands o{random_tensor<double>(c.x, ++seed), random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed),
+               random_tensor<double>(Shape{c.filters}, ++seed), nullptr};
+    if (c.bias) o.bias = &o.b;
+    return o;
+}
+
+// The two paths' forward (x, w, bias or nullptr, padding) and input
+// gradient (x shape, w, dy, padding), for the shared checks below.
+const auto general_forward = [](const auto& x, const auto& w, auto b, Padding p) {
+    return winograd_forward(x, w, b, p);
+};
+const auto general_input_gradient = [](const Shape& x, const auto& w, const auto& dy, Padding p) {
+    return winograd_input_gradient(x, w, dy, p);
+};
+const auto narrow_plain_forward = [](const auto& x, const auto& w, auto b, Padding p) {
+    return narrow_forward(x, w, b, p);
+};
+const auto narrow_plain_input_gradient = [](const Shape& x, const auto& w, const auto& dy, Padding p) {
+    return narrow_input_gradient(x, w, dy, p);
+};
+
+// Checks shared by the general and the narrow path. A path is given by
+// forward(x, w, bias or nullptr, padding) and input_gradient(x shape, w,
+// dy, padding), returning new tensors, and for slices by the same writing
+// into a given tensor.
+
+// Float results against the double reference, relative to the output's scale.
+template <typename Forward, typename InputGradient>
+void check_float_accuracy(const std::vector<Case>& cases, std::uint64_t seed, Forward forward,
+                          InputGradient input_gradient) {
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        const auto x = random_tensor<float>(c.x, ++seed);
+        const auto w = random_tensor<float>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<float>(Shape{c.filters}, ++seed);
+        const Tensor<float>* bias = c.bias ? &b : nullptr;
+        const Tensor<double> xd = converted<double>(x), wd = converted<double>(w), bd = converted<double>(b);
+        const Tensor<double> expected = reference_forward(xd, wd, c.bias ? &bd : nullptr, c.padding);
+        const double forward_error =
+            max_abs_diff(converted<double>(forward(x, w, bias, c.padding)), expected) / max_abs(expected);
+        CAPTURE(forward_error);
+        CHECK(forward_error < kFloatTolerance);
+
+        const auto dy = random_tensor<float>(expected.shape(), ++seed);
+        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), wd, converted<double>(dy), c.padding);
+        const double gradient_error =
+            max_abs_diff(converted<double>(input_gradient(x.shape(), w, dy, c.padding)), expected_dx) /
+            max_abs(expected_dx);
+        CAPTURE(gradient_error);
+        CHECK(gradient_error < kFloatTolerance);
+    }
+}
+
+// The input gradient against finite differences of the forward, in double.
+template <typename Forward, typename InputGradient>
+void check_input_gradient_numerically(const std::vector<Case>& cases, std::uint64_t seed, Forward forward,
+                                      InputGradient input_gradient) {
+    for (const Case& c : cases) {
+        CAPTURE(c.x, c.filters, padding_name(c.padding));
+        auto x = random_tensor<double>(c.x, ++seed);
+        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
+        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
+        auto run = [&] { return forward(x, w, c.bias ? &b : nullptr, c.padding); };
+        const auto upstream = random_tensor<double>(run().shape(), ++seed);
+        const Tensor<double> dx = input_gradient(x.shape(), w, upstream, c.padding);
+        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, run, upstream)) < 1e-6);
+    }
+}
+
+// x, y, dy and dx as channel slices of wider buffers, in double; the
+// neighbouring channels stay untouched. forward_into(x, w, bias, padding, y)
+// and input_gradient_into(w, dy, padding, dx, y) (y: the forward's output,
+// for a path that reads dy through its ReLU) write into slices; expected_y
+// and expected_dy turn the plain reference's y and dy into what the path
+// computes.
+template <typename ForwardInto, typename InputGradientInto, typename ExpectedY, typename ExpectedDy>
+void check_slices(Index channels, Index filters, std::uint64_t seed, ForwardInto forward_into,
+                  InputGradientInto input_gradient_into, ExpectedY expected_y, ExpectedDy expected_dy) {
+    const double sentinel = -7.0;
+    for (Padding padding : {same, valid}) {
+        CAPTURE(padding_name(padding));
+        const Shape xs{2, 11, 9, channels};
+        // x: channels [2, 2 + C) of a wider buffer.
+        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, seed);
+        const Tensor<double> x = wide_x.channels(2, 2 + channels);
+        const auto w = random_tensor<double>(Shape{3, 3, channels, filters}, seed + 1);
+        const auto b = random_tensor<double>(Shape{filters}, seed + 2);
+        const Shape ys = output_shape(xs, filters, padding);
+
+        // y: channels [3, 3 + K) of a wider buffer; the rest stays untouched.
+        Tensor<double> wide_y(Shape{ys[0], ys[1], ys[2], filters + 5}, sentinel);
+        Tensor<double> y = wide_y.channels(3, 3 + filters);
+        forward_into(x, w, &b, padding, y);
+        CHECK(max_abs_diff(y, expected_y(reference_forward(x.clone(), w, &b, padding))) < 1e-12);
+        for (Index r = 0; r < ys[0] * ys[1] * ys[2]; ++r)
+            for (Index k : {Index(0), Index(1), Index(2), filters + 3, filters + 4})
+                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
+
+        // dy: channels [1, 1 + K) of a wider buffer; dx into channels [1, 1 + C) of another.
+        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, seed + 3);
+        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
+        Tensor<double> wide_dx(Shape{xs[0], xs[1], xs[2], channels + 3}, sentinel);
+        Tensor<double> dx = wide_dx.channels(1, 1 + channels);
+        input_gradient_into(w, dy, padding, dx, y);
+        CHECK(max_abs_diff(dx, reference_input_gradient(xs, w, expected_dy(dy.clone(), y.clone()), padding)) < 1e-12);
+        for (Index r = 0; r < xs[0] * xs[1] * xs[2]; ++r)
+            for (Index k : {Index(0), channels + 1, channels + 2})
+                REQUIRE(wide_dx.data()[r * (channels + 3) + k] == sentinel);
+    }
+}
+
+// Three threads: the same bits twice, and the reference's values.
+template <typename Forward, typename InputGradient>
+void check_timing_independence(const Shape& x_shape, Index filters, std::uint64_t seed, Forward forward,
+                               InputGradient input_gradient) {
+    const ThreadCount threads(3);
+    const auto x = random_tensor<double>(x_shape, seed),
+               w = random_tensor<double>(Shape{3, 3, x_shape[3], filters}, seed + 1);
+    const auto dy = random_tensor<double>(Shape{x_shape[0], x_shape[1], x_shape[2], filters}, seed + 2);
+    CHECK(bitwise_equal(forward(x, w, nullptr, same), forward(x, w, nullptr, same)));
+    CHECK(bitwise_equal(input_gradient(x.shape(), w, dy, same), input_gradient(x.shape(), w, dy, same)));
+    CHECK(max_abs_diff(forward(x, w, nullptr, same), reference_forward(x, w, nullptr, same)) < 1e-11);
+}
+
 }  // namespace
 
 TEST_CASE("winograd applies to 3x3 stride-1 convolutions only", "[kernels][winograd]") {
@@ -302,8 +434,9 @@ TEST_CASE("winograd applies to 3x3 stride-1 convolutions only", "[kernels][winog
     CHECK_THROWS_WITH(winograd_forward(xt, w, nullptr, same, y),
                       Catch::Contains("conv2d_winograd_forward: needs a 3x3 kernel with stride 1, got kernel 5x5"));
     Tensor<double> dx(xt.shape());
-    CHECK_THROWS_WITH(winograd_input_gradient(w, y, same, dx),
-                      Catch::Contains("conv2d_winograd_input_gradient: needs a 3x3 kernel with stride 1, got kernel 5x5"));
+    CHECK_THROWS_WITH(
+        winograd_input_gradient(w, y, same, dx),
+        Catch::Contains("conv2d_winograd_input_gradient: needs a 3x3 kernel with stride 1, got kernel 5x5"));
 }
 
 TEST_CASE("winograd forward and input gradient match reference loops", "[kernels][winograd]") {
@@ -312,10 +445,8 @@ TEST_CASE("winograd forward and input gradient match reference loops", "[kernels
     REQUIRE(cases.size() >= 20);
     for (const Case& c : cases) {
         CAPTURE(c.x, c.filters, padding_name(c.padding), c.bias);
-        const auto x = random_tensor<double>(c.x, ++seed);
-        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
-        const Tensor<double>* bias = c.bias ? &b : nullptr;
+        const Operands o = random_operands(c, seed);
+        const Tensor<double>&x = o.x, &w = o.w, *bias = o.bias;
         const Tensor<double> y = winograd_forward(x, w, bias, c.padding);
         const Tensor<double> expected = reference_forward(x, w, bias, c.padding);
         CHECK(max_abs_diff(y, expected) < 1e-12 * std::max(1.0, max_abs(expected)));
@@ -334,84 +465,24 @@ TEST_CASE("winograd in float matches the double reference", "[kernels][winograd]
     // Measured: max error / max |y| 3.6e-6 to 6.2e-6 (forward) and 3.9e-6 to
     // 4.4e-6 (input gradient) on these shapes; against float im2col on the real
     // layers below 2.9e-6 (C = 3) to 1.2e-5 (C = K = 256). Tolerance: 2e-5.
-    const double tolerance = kFloatTolerance;
-    const std::vector<Case> cases = {{Shape{2, 37, 29, 17}, 33, same, true},
-                                     {Shape{1, 13, 18, 64}, 48, valid, false},
-                                     {Shape{2, 9, 9, 128}, 32, same, true}};
-    std::uint64_t seed = 2000;
-    for (const Case& c : cases) {
-        CAPTURE(c.x, c.filters, padding_name(c.padding));
-        const auto x = random_tensor<float>(c.x, ++seed);
-        const auto w = random_tensor<float>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<float>(Shape{c.filters}, ++seed);
-        const Tensor<float>* bias = c.bias ? &b : nullptr;
-        const Tensor<double> xd = converted<double>(x), wd = converted<double>(w), bd = converted<double>(b);
-        const Tensor<double> expected = reference_forward(xd, wd, c.bias ? &bd : nullptr, c.padding);
-        const double forward_error =
-            max_abs_diff(converted<double>(winograd_forward(x, w, bias, c.padding)), expected) / max_abs(expected);
-        CAPTURE(forward_error);
-        CHECK(forward_error < tolerance);
-
-        const auto dy = random_tensor<float>(expected.shape(), ++seed);
-        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), wd, converted<double>(dy), c.padding);
-        const double gradient_error =
-            max_abs_diff(converted<double>(winograd_input_gradient(x.shape(), w, dy, c.padding)), expected_dx) /
-            max_abs(expected_dx);
-        CAPTURE(gradient_error);
-        CHECK(gradient_error < tolerance);
-    }
+    check_float_accuracy({{Shape{2, 37, 29, 17}, 33, same, true},
+                          {Shape{1, 13, 18, 64}, 48, valid, false},
+                          {Shape{2, 9, 9, 128}, 32, same, true}},
+                         2000, general_forward, general_input_gradient);
 }
 
 TEST_CASE("winograd input gradient matches finite differences", "[kernels][winograd][gradcheck]") {
-    const std::vector<Case> cases = {{Shape{2, 5, 6, 3}, 2, same, true},
-                                     {Shape{1, 7, 9, 2}, 3, valid, false},
-                                     {Shape{1, 2, 1, 3}, 2, same, true}};
-    std::uint64_t seed = 3000;
-    for (const Case& c : cases) {
-        CAPTURE(c.x, c.filters, padding_name(c.padding));
-        auto x = random_tensor<double>(c.x, ++seed);
-        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
-        auto run = [&] { return winograd_forward(x, w, c.bias ? &b : nullptr, c.padding); };
-        const auto upstream = random_tensor<double>(run().shape(), ++seed);
-        const Tensor<double> dx = winograd_input_gradient(x.shape(), w, upstream, c.padding);
-        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, run, upstream)) < 1e-6);
-    }
+    check_input_gradient_numerically({{Shape{2, 5, 6, 3}, 2, same, true},
+                                      {Shape{1, 7, 9, 2}, 3, valid, false},
+                                      {Shape{1, 2, 1, 3}, 2, same, true}},
+                                     3000, general_forward, general_input_gradient);
 }
 
 TEST_CASE("winograd reads and writes channel slices of wider buffers", "[kernels][winograd]") {
-    const double sentinel = -7.0;
-    for (Padding padding : {same, valid}) {
-        CAPTURE(padding_name(padding));
-        const Index channels = 5, filters = 6;
-        const Shape xs{2, 11, 9, channels};
-        // x: channels [2, 7) of a 10-channel buffer.
-        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, 4000);
-        const Tensor<double> x = wide_x.channels(2, 2 + channels);
-        const auto w = random_tensor<double>(Shape{3, 3, channels, filters}, 4001);
-        const auto b = random_tensor<double>(Shape{filters}, 4002);
-        const Shape ys = output_shape(xs, filters, padding);
-
-        // y: channels [3, 9) of an 11-channel buffer; the rest stays untouched.
-        Tensor<double> wide_y(Shape{ys[0], ys[1], ys[2], filters + 5}, sentinel);
-        Tensor<double> y = wide_y.channels(3, 3 + filters);
-        winograd_forward(x, w, &b, padding, y);
-        CHECK(max_abs_diff(y, reference_forward(x.clone(), w, &b, padding)) < 1e-12);
-        for (Index r = 0; r < ys[0] * ys[1] * ys[2]; ++r)
-            for (Index k : {Index(0), Index(1), Index(2), filters + 3, filters + 4})
-                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
-
-        // dy: channels [1, 7) of an 8-channel buffer; dx into channels [1, 6) of an 8-channel one.
-        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, 4003);
-        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
-        Tensor<double> wide_dx(Shape{xs[0], xs[1], xs[2], channels + 3}, sentinel);
-        Tensor<double> dx = wide_dx.channels(1, 1 + channels);
-        winograd_input_gradient(w, dy, padding, dx);
-        CHECK(max_abs_diff(dx, reference_input_gradient(xs, w, dy.clone(), padding)) < 1e-12);
-        for (Index r = 0; r < xs[0] * xs[1] * xs[2]; ++r)
-            for (Index k : {Index(0), channels + 1, channels + 2})
-                REQUIRE(wide_dx.data()[r * (channels + 3) + k] == sentinel);
-    }
+    check_slices(
+        5, 6, 4000, [](const auto& x, const auto& w, auto b, Padding p, auto& y) { winograd_forward(x, w, b, p, y); },
+        [](const auto& w, const auto& dy, Padding p, auto& dx, const auto&) { winograd_input_gradient(w, dy, p, dx); },
+        [](const Tensor<double>& y) { return y; }, [](const Tensor<double>& dy, const Tensor<double>&) { return dy; });
 }
 
 TEST_CASE("winograd equals the im2col path on real layer shapes", "[kernels][winograd]") {
@@ -448,15 +519,8 @@ TEST_CASE("winograd equals the im2col path on real layer shapes", "[kernels][win
 }
 
 TEST_CASE("winograd results do not depend on timing", "[kernels][winograd]") {
-    const ThreadCount threads(3);
-    const auto x = random_tensor<double>(Shape{3, 21, 19, 24}, 6000), w = random_tensor<double>(Shape{3, 3, 24, 20}, 6001);
-    const auto dy = random_tensor<double>(Shape{3, 21, 19, 20}, 6002);
-    CHECK(bitwise_equal(winograd_forward(x, w, nullptr, same), winograd_forward(x, w, nullptr, same)));
-    CHECK(bitwise_equal(winograd_input_gradient(x.shape(), w, dy, same),
-                        winograd_input_gradient(x.shape(), w, dy, same)));
-    CHECK(max_abs_diff(winograd_forward(x, w, nullptr, same), reference_forward(x, w, nullptr, same)) < 1e-11);
+    check_timing_independence(Shape{3, 21, 19, 24}, 20, 6000, general_forward, general_input_gradient);
 }
-
 TEST_CASE("narrow winograd takes whole vectors of at most 32 channels and filters", "[kernels][winograd]") {
     const Index w = cpu::simd::width<float>;
     const auto applicable = [](const Shape& x, const Shape& weights, const ConvParams& params) {
@@ -491,10 +555,8 @@ TEST_CASE("narrow winograd matches reference loops, with its ReLU and ReLU mask"
     REQUIRE(cases.size() >= 20);
     for (const Case& c : cases) {
         CAPTURE(c.x, c.filters, padding_name(c.padding), c.bias);
-        const auto x = random_tensor<double>(c.x, ++seed);
-        const auto w = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
-        const Tensor<double>* bias = c.bias ? &b : nullptr;
+        const Operands o = random_operands(c, seed);
+        const Tensor<double>&x = o.x, &w = o.w, *bias = o.bias;
         const Tensor<double> expected = reference_forward(x, w, bias, c.padding);
         const double scale = std::max(1.0, max_abs(expected));
         CHECK(max_abs_diff(narrow_forward(x, w, bias, c.padding), expected) < 1e-12 * scale);
@@ -516,97 +578,36 @@ TEST_CASE("narrow winograd in float matches the double reference", "[kernels][wi
     // The same transforms as the general path, so its float bound (kFloatTolerance).
     // Measured 2.6e-6 to 5.5e-6 of the scale on these shapes (AVX2, 2026-11-27).
     const Index w = cpu::simd::width<float>;
-    const std::vector<Case> cases = {{Shape{2, 37, 29, 32}, 32, same, true},
-                                     {Shape{1, 13, 18, w}, 32, valid, false},
-                                     {Shape{3, 21, 22, 16}, 16, same, true}};
-    std::uint64_t seed = 7500;
-    for (const Case& c : cases) {
-        CAPTURE(c.x, c.filters, padding_name(c.padding));
-        const auto x = random_tensor<float>(c.x, ++seed);
-        const auto wt = random_tensor<float>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<float>(Shape{c.filters}, ++seed);
-        const Tensor<float>* bias = c.bias ? &b : nullptr;
-        const Tensor<double> xd = converted<double>(x), wd = converted<double>(wt), bd = converted<double>(b);
-        const Tensor<double> expected = reference_forward(xd, wd, c.bias ? &bd : nullptr, c.padding);
-        const double forward_error =
-            max_abs_diff(converted<double>(narrow_forward(x, wt, bias, c.padding)), expected) / max_abs(expected);
-        CAPTURE(forward_error);
-        CHECK(forward_error < kFloatTolerance);
-
-        const auto dy = random_tensor<float>(expected.shape(), ++seed);
-        const Tensor<double> expected_dx = reference_input_gradient(x.shape(), wd, converted<double>(dy), c.padding);
-        const double gradient_error =
-            max_abs_diff(converted<double>(narrow_input_gradient(x.shape(), wt, dy, c.padding)), expected_dx) /
-            max_abs(expected_dx);
-        CAPTURE(gradient_error);
-        CHECK(gradient_error < kFloatTolerance);
-    }
+    check_float_accuracy({{Shape{2, 37, 29, 32}, 32, same, true},
+                          {Shape{1, 13, 18, w}, 32, valid, false},
+                          {Shape{3, 21, 22, 16}, 16, same, true}},
+                         7500, narrow_plain_forward, narrow_plain_input_gradient);
 }
 
 TEST_CASE("narrow winograd input gradient matches finite differences", "[kernels][winograd][gradcheck]") {
     const Index w = cpu::simd::width<double>;
-    const std::vector<Case> cases = {{Shape{2, 5, 6, w}, w, same, true},
-                                     {Shape{1, 7, 9, 2 * w}, w, valid, false},
-                                     {Shape{1, 2, 1, w}, 2 * w, same, true}};
-    std::uint64_t seed = 8000;
-    for (const Case& c : cases) {
-        CAPTURE(c.x, c.filters, padding_name(c.padding));
-        auto x = random_tensor<double>(c.x, ++seed);
-        const auto wt = random_tensor<double>(Shape{3, 3, c.x[3], c.filters}, ++seed);
-        const auto b = random_tensor<double>(Shape{c.filters}, ++seed);
-        auto run = [&] { return narrow_forward(x, wt, c.bias ? &b : nullptr, c.padding); };
-        const auto upstream = random_tensor<double>(run().shape(), ++seed);
-        const Tensor<double> dx = narrow_input_gradient(x.shape(), wt, upstream, c.padding);
-        CHECK(testing::relative_error(dx, testing::numerical_gradient(x, run, upstream)) < 1e-6);
-    }
+    check_input_gradient_numerically({{Shape{2, 5, 6, w}, w, same, true},
+                                      {Shape{1, 7, 9, 2 * w}, w, valid, false},
+                                      {Shape{1, 2, 1, w}, 2 * w, same, true}},
+                                     8000, narrow_plain_forward, narrow_plain_input_gradient);
 }
 
 TEST_CASE("narrow winograd reads and writes channel slices of wider buffers", "[kernels][winograd]") {
-    const double sentinel = -7.0;
-    const Index channels = cpu::simd::width<double>, filters = 2 * cpu::simd::width<double>;
-    for (Padding padding : {same, valid}) {
-        CAPTURE(padding_name(padding));
-        const Shape xs{2, 11, 9, channels};
-        // x: channels [2, 2 + C) of a wider buffer.
-        const auto wide_x = random_tensor<double>(Shape{xs[0], xs[1], xs[2], channels + 5}, 9000);
-        const Tensor<double> x = wide_x.channels(2, 2 + channels);
-        const auto w = random_tensor<double>(Shape{3, 3, channels, filters}, 9001);
-        const auto b = random_tensor<double>(Shape{filters}, 9002);
-        const Shape ys = output_shape(xs, filters, padding);
-
-        // y: channels [3, 3 + K) of a wider buffer; the rest stays untouched.
-        Tensor<double> wide_y(Shape{ys[0], ys[1], ys[2], filters + 5}, sentinel);
-        Tensor<double> y = wide_y.channels(3, 3 + filters);
-        narrow_forward(x, w, &b, padding, y, cpu::ActivationFn::relu);
-        CHECK(max_abs_diff(y, relu_of(reference_forward(x.clone(), w, &b, padding))) < 1e-12);
-        for (Index r = 0; r < ys[0] * ys[1] * ys[2]; ++r)
-            for (Index k : {Index(0), Index(1), Index(2), filters + 3, filters + 4})
-                REQUIRE(wide_y.data()[r * (filters + 5) + k] == sentinel);
-
-        // dy: channels [1, 1 + K) of a wider buffer, read through y (a slice itself);
-        // dx into channels [1, 1 + C) of a wider one.
-        const auto wide_dy = random_tensor<double>(Shape{ys[0], ys[1], ys[2], filters + 2}, 9003);
-        const Tensor<double> dy = wide_dy.channels(1, 1 + filters);
-        Tensor<double> wide_dx(Shape{xs[0], xs[1], xs[2], channels + 3}, sentinel);
-        Tensor<double> dx = wide_dx.channels(1, 1 + channels);
-        narrow_input_gradient(w, dy, padding, dx, &y);
-        CHECK(max_abs_diff(dx, reference_input_gradient(xs, w, masked(dy.clone(), y.clone()), padding)) < 1e-12);
-        for (Index r = 0; r < xs[0] * xs[1] * xs[2]; ++r)
-            for (Index k : {Index(0), channels + 1, channels + 2})
-                REQUIRE(wide_dx.data()[r * (channels + 3) + k] == sentinel);
-    }
+    // With its ReLU: y = relu(conv), and dy read where y > 0.
+    check_slices(
+        cpu::simd::width<double>, 2 * cpu::simd::width<double>, 9000,
+        [](const auto& x, const auto& w, auto b, Padding p, auto& y) {
+            narrow_forward(x, w, b, p, y, cpu::ActivationFn::relu);
+        },
+        [](const auto& w, const auto& dy, Padding p, auto& dx, const auto& y) {
+            narrow_input_gradient(w, dy, p, dx, &y);
+        },
+        relu_of, masked);
 }
 
 TEST_CASE("narrow winograd results do not depend on timing", "[kernels][winograd]") {
-    const ThreadCount threads(3);
     const Index w = cpu::simd::width<double>;
-    const auto x = random_tensor<double>(Shape{3, 21, 19, 2 * w}, 9500);
-    const auto wt = random_tensor<double>(Shape{3, 3, 2 * w, 3 * w}, 9501);
-    const auto dy = random_tensor<double>(Shape{3, 21, 19, 3 * w}, 9502);
-    CHECK(bitwise_equal(narrow_forward(x, wt, nullptr, same), narrow_forward(x, wt, nullptr, same)));
-    CHECK(bitwise_equal(narrow_input_gradient(x.shape(), wt, dy, same),
-                        narrow_input_gradient(x.shape(), wt, dy, same)));
-    CHECK(max_abs_diff(narrow_forward(x, wt, nullptr, same), reference_forward(x, wt, nullptr, same)) < 1e-11);
+    check_timing_independence(Shape{3, 21, 19, 2 * w}, 3 * w, 9500, narrow_plain_forward, narrow_plain_input_gradient);
 }
 
 TEST_CASE("narrow winograd weights gradient matches reference loops, through a ReLU too", "[kernels][winograd]") {

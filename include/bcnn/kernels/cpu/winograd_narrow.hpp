@@ -63,16 +63,46 @@ std::vector<T> winograd_narrow_kernel(const T* u, Index channels, const std::vec
     return blocked;
 }
 
-// Where tile `tile` (n, th, tw; tw fastest) lies: image n, top-left output
-// row and column.
+// Where a tile lies: image n, top-left output row and column.
 struct WinogradTile {
     Index n, row, col;
 };
 
-inline WinogradTile winograd_tile(Index tile, Index tiles_h, Index tiles_w) {
-    const Index rest = tile / tiles_w;
-    return {rest / tiles_h, rest % tiles_h * kWinogradOut, tile % tiles_w * kWinogradOut};
-}
+// The 4x4 output tiles of d (n, th, tw; tw fastest) in blocks of
+// kWinogradNarrowBlockTiles.
+struct WinogradNarrowTiles {
+    Index rows, cols, count, blocks;
+
+    explicit WinogradNarrowTiles(const Conv2DDims& d)
+        : rows((d.geometry.out_h + kWinogradOut - 1) / kWinogradOut),
+          cols((d.geometry.out_w + kWinogradOut - 1) / kWinogradOut),
+          count(d.batch * rows * cols),
+          blocks((count + kWinogradNarrowBlockTiles - 1) / kWinogradNarrowBlockTiles) {}
+
+    WinogradTile operator()(Index tile) const {
+        const Index rest = tile / cols;
+        return {rest / rows, rest % rows * kWinogradOut, tile % cols * kWinogradOut};
+    }
+    // Tiles of block b.
+    Index block_size(Index b) const {
+        return std::min(kWinogradNarrowBlockTiles, count - b * kWinogradNarrowBlockTiles);
+    }
+};
+
+// The calling thread's buffers for one block, kept between calls: V
+// (36 x block x C), the products M or Q (36 x block x K), and a tile's 6x6
+// inputs (window) and 4x4 outputs or output gradient (tile) where it
+// crosses the image's edge.
+template <typename T>
+struct WinogradNarrowScratch {
+    T *v, *products, *window, *tile;
+
+    WinogradNarrowScratch(Index channels, Index filters)
+        : v(winograd_buffer<T, kTransformedInputs>(kWinogradPoints * kWinogradNarrowBlockTiles * channels)),
+          products(winograd_buffer<T, kProducts>(kWinogradPoints * kWinogradNarrowBlockTiles * filters)),
+          window(winograd_buffer<T, kHalfTransform>(kWinogradPoints * channels + 16 * filters)),
+          tile(window + kWinogradPoints * channels) {}
+};
 
 // B^T d B of one vector of channels: d's value (r, s) at
 // d + r * row_step + s * col_step; point xi = (i, j) to v + xi * v_step.
@@ -185,7 +215,8 @@ void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index bloc
     if (inside) return;
     for (Index i = 0; i < 4 && top + i < g.out_h; ++i)
         for (Index j = 0; j < 4 && left + j < g.out_w; ++j)
-            std::copy_n(tile_out + (i * 4 + j) * filters, filters, out.row((n * g.out_h + top + i) * g.out_w + left + j));
+            std::copy_n(tile_out + (i * 4 + j) * filters, filters,
+                        out.row((n * g.out_h + top + i) * g.out_w + left + j));
 }
 
 // Step 2 for one block of `count` tiles: m[xi] = v[xi] * U[xi].
@@ -218,33 +249,27 @@ void winograd_narrow_correlate(const Conv2DDims& d, const RowMatrix<T>& in, cons
                                const T* bias, ActivationFn activation, const RowMatrix<T>& out) {
     const WindowGeometry& g = d.geometry;
     const Index channels = d.channels, filters = d.filters;
-    const Index tiles_h = (g.out_h + kWinogradOut - 1) / kWinogradOut;
-    const Index tiles_w = (g.out_w + kWinogradOut - 1) / kWinogradOut;
-    const Index tiles = d.batch * tiles_h * tiles_w;
-    if (tiles == 0) return;
+    const WinogradNarrowTiles tiles(d);
+    if (tiles.count == 0) return;
     const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
     const std::vector<T> u_blocked = winograd_narrow_kernel(u, channels, blocks, filters);
     const std::vector<T> zeros(static_cast<std::size_t>(kDirectBlockVectors * simd::width<T>), T(0));
     constexpr Index block = kWinogradNarrowBlockTiles;
-    const Index block_count = (tiles + block - 1) / block;
-    parallel_chunks(block_count, chunks_per_team(), [&](int, Index first_block, Index last_block) {
-        T* const v = winograd_buffer<T, kTransformedInputs>(kWinogradPoints * block * channels);
-        T* const m = winograd_buffer<T, kProducts>(kWinogradPoints * block * filters);
-        // A tile's inputs and outputs where it crosses the image's edge.
-        T* const window = winograd_buffer<T, kHalfTransform>(kWinogradPoints * channels + 16 * filters);
-        T* const tile_out = window + kWinogradPoints * channels;
+    parallel_chunks(tiles.blocks, chunks_per_team(), [&](int, Index first_block, Index last_block) {
+        const WinogradNarrowScratch<T> scratch(channels, filters);
         for (Index b = first_block; b < last_block; ++b) {
-            const Index first = b * block, count = std::min(block, tiles - first);
+            const Index count = tiles.block_size(b);
             for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = winograd_tile(first + t, tiles_h, tiles_w);
+                const WinogradTile tile = tiles(b * block + t);
                 winograd_narrow_input_tile(g, in, mask, tile.n, tile.row - g.pad_top, tile.col - g.pad_left, block,
-                                           t, window, v);
+                                           t, scratch.window, scratch.v);
             }
-            winograd_narrow_products(v, u_blocked.data(), blocks, channels, filters, block, count, zeros.data(), m);
+            winograd_narrow_products(scratch.v, u_blocked.data(), blocks, channels, filters, block, count,
+                                     zeros.data(), scratch.products);
             for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = winograd_tile(first + t, tiles_h, tiles_w);
-                winograd_narrow_output_tile(g, m, block, t, bias, activation, tile.n, tile.row, tile.col, tile_out,
-                                            out);
+                const WinogradTile tile = tiles(b * block + t);
+                winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row,
+                                            tile.col, scratch.tile, out);
             }
         }
     });
@@ -367,7 +392,8 @@ void winograd_narrow_gradient_products(const T* v, const T* q, const std::vector
                 for (Index c = 0; c < channels; c += J)
                     direct_gradient_values<T, V, false>(
                         v + xi * block * channels, offsets + c, channels, q + xi * block * filters + filter_block.first,
-                        static_cast<const T*>(nullptr), filters, count, static_cast<int>(std::min<Index>(J, channels - c)),
+                        static_cast<const T*>(nullptr), filters, count,
+                        static_cast<int>(std::min<Index>(J, channels - c)),
                         sums + (xi * channels + c) * filters + filter_block.first, filters);
             });
 }
@@ -406,35 +432,30 @@ void conv2d_winograd_narrow_weights_gradient(const Conv2DDims& d, const RowMatri
                                                      << d.channels << " -> " << d.filters);
     const WindowGeometry& g = d.geometry;
     const Index channels = d.channels, filters = d.filters, size = kWinogradPoints * channels * filters;
-    const Index tiles_h = (g.out_h + kWinogradOut - 1) / kWinogradOut;
-    const Index tiles_w = (g.out_w + kWinogradOut - 1) / kWinogradOut;
-    const Index tiles = d.batch * tiles_h * tiles_w;
+    const WinogradNarrowTiles tiles(d);
     const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
     std::vector<Index> offsets(static_cast<std::size_t>(channels + kDirectAccumulators));
     for (Index j = 0; j < static_cast<Index>(offsets.size()); ++j)
         offsets[static_cast<std::size_t>(j)] = std::min(j, channels - 1);
     constexpr Index block = kWinogradNarrowBlockTiles;
-    const Index block_count = (tiles + block - 1) / block;
-    const int parts = static_cast<int>(std::clamp<Index>(block_count, 1, chunks_per_team()));
+    const int parts = static_cast<int>(std::clamp<Index>(tiles.blocks, 1, chunks_per_team()));
     const bool bias = relu_output && d_bias;
     ChunkPartials<T> partials(parts, size + filters);  // per chunk: S (36, C, K), then the bias sums
-    parallel_chunks(block_count, parts, [&](int part, Index first_block, Index last_block) {
+    parallel_chunks(tiles.blocks, parts, [&](int part, Index first_block, Index last_block) {
         T* const sums = partials.chunk(part);
-        T* const v = winograd_buffer<T, kTransformedInputs>(kWinogradPoints * block * channels);
-        T* const q = winograd_buffer<T, kProducts>(kWinogradPoints * block * filters);
-        // A tile's inputs and output gradient where it crosses the image's edge.
-        T* const window = winograd_buffer<T, kHalfTransform>(kWinogradPoints * channels + 16 * filters);
-        T* const tile_dy = window + kWinogradPoints * channels;
+        const WinogradNarrowScratch<T> scratch(channels, filters);
         for (Index b = first_block; b < last_block; ++b) {
-            const Index first = b * block, count = std::min(block, tiles - first);
+            const Index count = tiles.block_size(b);
             for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = winograd_tile(first + t, tiles_h, tiles_w);
+                const WinogradTile tile = tiles(b * block + t);
                 winograd_narrow_input_tile(g, x, static_cast<const RowMatrix<T>*>(nullptr), tile.n,
-                                           tile.row - g.pad_top, tile.col - g.pad_left, block, t, window, v);
-                winograd_narrow_gradient_tile(g, dy, relu_output, tile.n, tile.row, tile.col, block, t, tile_dy,
-                                              bias ? sums + size : nullptr, q);
+                                           tile.row - g.pad_top, tile.col - g.pad_left, block, t, scratch.window,
+                                           scratch.v);
+                winograd_narrow_gradient_tile(g, dy, relu_output, tile.n, tile.row, tile.col, block, t, scratch.tile,
+                                              bias ? sums + size : nullptr, scratch.products);
             }
-            winograd_narrow_gradient_products(v, q, blocks, offsets.data(), channels, filters, block, count, sums);
+            winograd_narrow_gradient_products(scratch.v, scratch.products, blocks, offsets.data(), channels, filters,
+                                              block, count, sums);
         }
     });
     std::vector<T> totals(static_cast<std::size_t>(size + filters));
