@@ -51,6 +51,7 @@
 #include "bcnn/kernels/cpu/im2col.hpp"
 #include "bcnn/kernels/cpu/winograd.hpp"
 #include "bcnn/kernels/cpu/winograd_narrow.hpp"
+#include "bcnn/kernels/cpu/winograd_narrow_weights.hpp"
 #include "bcnn/kernels/cpu/window.hpp"
 
 namespace bcnn {
@@ -345,9 +346,13 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     }
     const RowMatrix<T> mask = relu_output.as_rows(op), dym = dy.as_rows(op);
     T* d_bias_data = d_bias ? d_bias->data() : nullptr;
+    if (narrow && dx) {
+        detail::conv2d_winograd_narrow_relu_backward(d, x.as_rows(op), dym, mask, weights.data(), dx->as_rows(op),
+                                                     d_weights->data(), d_bias_data);
+        return;
+    }
     if (narrow) {
         detail::conv2d_winograd_narrow_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask, d_bias_data);
-        if (dx) detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
         return;
     }
     if (one_pass) {  // both gradients in one pass over dy

@@ -1,8 +1,10 @@
 #pragma once
 // Winograd F(4x4, 3x3) for narrow 3x3 stride-1 layers: channels and filters
 // whole vectors of T, at most kWinogradNarrowMaxValues of each (16->16 at
-// 150x150, the custom CNN's conv2d_1). The same algorithm as winograd.hpp
-// (its transforms, its transformed kernel U) organised for few channels,
+// 150x150, the custom CNN's conv2d_1): the forward and the input gradient
+// (the weights gradient: winograd_narrow_weights.hpp). The same algorithm
+// as winograd.hpp (its transforms, its transformed kernel U) organised for
+// few channels,
 // where winograd.hpp's path ran at a third of the direct kernels' speed
 // (37 ms against 25 for 16->16 @150 at batch 32): its 36 GEMMs a block pack
 // operands of 16 x 16 values, and its transforms loop over 16 values through
@@ -26,7 +28,6 @@
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
-#include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/conv2d_direct.hpp"
 #include "bcnn/kernels/cpu/simd.hpp"
 #include "bcnn/kernels/cpu/winograd.hpp"
@@ -47,6 +48,15 @@ bool winograd_narrow_applicable(const Conv2DDims& d) {
     constexpr Index L = simd::width<T>;
     return winograd_applicable(d) && d.channels % L == 0 && d.filters % L == 0 &&
            d.channels <= kWinogradNarrowMaxValues && d.filters <= kWinogradNarrowMaxValues;
+}
+
+// Refuses, naming op, a convolution the narrow path does not take.
+template <typename T>
+void require_winograd_narrow(const Conv2DDims& d, const char* op) {
+    BCNN_CHECK(winograd_narrow_applicable<T>(d), op << ": needs a 3x3 stride-1 kernel and channels and filters "
+                                                       "whole vectors up to "
+                                                    << kWinogradNarrowMaxValues << ", got " << d.window << ", "
+                                                    << d.channels << " -> " << d.filters);
 }
 
 // U (36, C, K) rearranged for direct_forward_pixels: per point, the filter
@@ -240,38 +250,62 @@ void winograd_narrow_products(const T* v, const T* u_blocked, const std::vector<
             });
 }
 
-// out (N, OH, OW, K) = activation(bias + the 3x3 stride-1 correlation of
-// in (N, H, W, C), read where mask > 0 when mask is given (zero outside;
-// window shifted by pad_top / pad_left), with the kernel whose transform
-// is u (36, C, K)); extents from d; bias may be nullptr.
+// One correlation out (N, OH, OW, K) = activation(bias + the 3x3 stride-1
+// correlation of in (N, H, W, C), read where mask > 0 when mask is given
+// (zero outside; window shifted by pad_top / pad_left), with the kernel
+// whose transform is u (36, C, K)); extents from d; bias may be nullptr.
+// run_block computes the outputs of one block of tiles.
 template <typename T>
-void winograd_narrow_correlate(const Conv2DDims& d, const RowMatrix<T>& in, const RowMatrix<T>* mask, const T* u,
-                               const T* bias, ActivationFn activation, const RowMatrix<T>& out) {
-    const WindowGeometry& g = d.geometry;
-    const Index channels = d.channels, filters = d.filters;
-    const WinogradNarrowTiles tiles(d);
-    if (tiles.count == 0) return;
-    const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
-    const std::vector<T> u_blocked = winograd_narrow_kernel(u, channels, blocks, filters);
-    const std::vector<T> zeros(static_cast<std::size_t>(kDirectBlockVectors * simd::width<T>), T(0));
-    constexpr Index block = kWinogradNarrowBlockTiles;
-    parallel_chunks(tiles.blocks, chunks_per_team(), [&](int, Index first_block, Index last_block) {
-        const WinogradNarrowScratch<T> scratch(channels, filters);
-        for (Index b = first_block; b < last_block; ++b) {
-            const Index count = tiles.block_size(b);
-            for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = tiles(b * block + t);
-                winograd_narrow_input_tile(g, in, mask, tile.n, tile.row - g.pad_top, tile.col - g.pad_left, block,
-                                           t, scratch.window, scratch.v);
-            }
-            winograd_narrow_products(scratch.v, u_blocked.data(), blocks, channels, filters, block, count,
-                                     zeros.data(), scratch.products);
-            for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = tiles(b * block + t);
-                winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row,
-                                            tile.col, scratch.tile, out);
-            }
+struct WinogradNarrowCorrelation {
+    Conv2DDims d;
+    const RowMatrix<T>& in;
+    const RowMatrix<T>* mask;
+    const T* bias;
+    ActivationFn activation;
+    const RowMatrix<T>& out;
+    WinogradNarrowTiles tiles;
+    std::vector<DirectFilterBlock> blocks;
+    std::vector<T> u_blocked, zeros;
+
+    WinogradNarrowCorrelation(const Conv2DDims& dims, const RowMatrix<T>& input, const RowMatrix<T>* input_mask,
+                              const T* u, const T* bias_values, ActivationFn activation_fn,
+                              const RowMatrix<T>& output)
+        : d(dims),
+          in(input),
+          mask(input_mask),
+          bias(bias_values),
+          activation(activation_fn),
+          out(output),
+          tiles(dims),
+          blocks(direct_filter_blocks<T>(dims)),
+          u_blocked(winograd_narrow_kernel(u, dims.channels, blocks, dims.filters)),
+          zeros(static_cast<std::size_t>(kDirectBlockVectors * simd::width<T>), T(0)) {}
+
+    void run_block(Index b, const WinogradNarrowScratch<T>& scratch) const {
+        const WindowGeometry& g = d.geometry;
+        constexpr Index block = kWinogradNarrowBlockTiles;
+        const Index count = tiles.block_size(b);
+        for (Index t = 0; t < count; ++t) {
+            const WinogradTile tile = tiles(b * block + t);
+            winograd_narrow_input_tile(g, in, mask, tile.n, tile.row - g.pad_top, tile.col - g.pad_left, block, t,
+                                       scratch.window, scratch.v);
         }
+        winograd_narrow_products(scratch.v, u_blocked.data(), blocks, d.channels, d.filters, block, count,
+                                 zeros.data(), scratch.products);
+        for (Index t = 0; t < count; ++t) {
+            const WinogradTile tile = tiles(b * block + t);
+            winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row, tile.col,
+                                        scratch.tile, out);
+        }
+    }
+};
+
+// Runs a correlation's blocks across the threads.
+template <typename T>
+void winograd_narrow_correlate(const WinogradNarrowCorrelation<T>& correlation) {
+    parallel_chunks(correlation.tiles.blocks, chunks_per_team(), [&](int, Index first_block, Index last_block) {
+        const WinogradNarrowScratch<T> scratch(correlation.d.channels, correlation.d.filters);
+        for (Index b = first_block; b < last_block; ++b) correlation.run_block(b, scratch);
     });
 }
 
@@ -280,206 +314,35 @@ void winograd_narrow_correlate(const Conv2DDims& d, const RowMatrix<T>& in, cons
 template <typename T>
 void conv2d_winograd_narrow_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* weights, const T* bias,
                                     const RowMatrix<T>& y, ActivationFn activation = ActivationFn::linear) {
-    BCNN_CHECK(winograd_narrow_applicable<T>(d), "conv2d_winograd_narrow_forward: needs a 3x3 stride-1 kernel and "
-                                                 "channels and filters whole vectors up to "
-                                                     << kWinogradNarrowMaxValues << ", got " << d.window << ", "
-                                                     << d.channels << " -> " << d.filters);
-    winograd_narrow_correlate(d, x, static_cast<const RowMatrix<T>*>(nullptr),
-                              winograd_kernel_transform(weights, d.channels, d.filters), bias, activation, y);
+    require_winograd_narrow<T>(d, "conv2d_winograd_narrow_forward");
+    winograd_narrow_correlate(WinogradNarrowCorrelation<T>(d, x, static_cast<const RowMatrix<T>*>(nullptr),
+                                                           winograd_kernel_transform(weights, d.channels, d.filters),
+                                                           bias, activation, y));
 }
 
-// The weights gradient: the forward's Y = A^T (sum over c of U .* V) A per
-// tile, run backwards (winograd.hpp's gradient transforms):
-//   1. V[xi][t] of the tile's inputs, as the forward's step 1
-//   2. Q[xi][t] = (A dy A^T)[xi], the tile's 4x4 output gradient (zero
-//      outside the output; through a ReLU's mask where one is given)
-//   3. S[xi] (C x K) += V[xi]^T (C x tiles) * Q[xi] (tiles x K), per chunk of
-//      blocks: direct_gradient_values (conv2d_direct.hpp), 6 channels x 2
-//      vectors of filters in registers
-//   4. d_weights = G^T S G, S summed over the chunks in chunk order
-// 36 products a tile and channel-filter pair against the direct weights
-// gradient's 144.
-
-// Q = A dy A^T of one vector of filters: dy (i, j) at dy + i * row_step +
-// j * col_step (4x4), read where mask (i, j) at mask + i * mask_row_step +
-// j * mask_col_step > 0 with Masked; point xi to q + xi * q_step. bias_sum
-// (one vector, or nullptr) += the 16 values read.
-template <typename T, bool Masked>
-void winograd_narrow_transform_gradient(const T* dy, Index row_step, Index col_step, const T* mask,
-                                        Index mask_row_step, Index mask_col_step, T* q, Index q_step, T* bias_sum) {
-    using simd::Vec;
-    Vec<T> half[6][4];  // A dy: [row i][column j]
-    Vec<T> sum{};
-#pragma GCC unroll 4
-    for (Index j = 0; j < 4; ++j) {
-        Vec<T> d[4];
-#pragma GCC unroll 4
-        for (Index i = 0; i < 4; ++i) {
-            d[i] = simd::load(dy + i * row_step + j * col_step);
-            if (Masked)
-                d[i] = simd::load(mask + i * mask_row_step + j * mask_col_step) > T(0) ? d[i] : Vec<T>{};
-            sum += d[i];
-        }
-        winograd_gradient_values<T>(d[0], d[1], d[2], d[3], half[0][j], half[1][j], half[2][j], half[3][j],
-                                    half[4][j], half[5][j]);
-    }
-    if (bias_sum) simd::store(bias_sum, simd::load(bias_sum) + sum);
-#pragma GCC unroll 6
-    for (Index i = 0; i < 6; ++i) {
-        Vec<T> out[6];
-        winograd_gradient_values<T>(half[i][0], half[i][1], half[i][2], half[i][3], out[0], out[1], out[2], out[3],
-                                    out[4], out[5]);
-#pragma GCC unroll 6
-        for (Index j = 0; j < 6; ++j) simd::store(q + (i * 6 + j) * q_step, out[j]);
-    }
-}
-
-// Step 2 for one tile: q[(xi * block + t) * K + k] = (A dy A^T)[xi] of the
-// tile's 4x4 outputs at (top, left) of image n (zero outside the output;
-// where mask is given, dy read where mask > 0); bias_sum (K, or nullptr) +=
-// the values read. A tile that crosses the output's edge is first copied to
-// `tile_dy` (16 * K).
+// The input gradient dx = the correlation of dy (read where relu_output > 0
+// when given) with the rotated kernel (winograd.hpp), as a correlation of
+// K channels into C.
 template <typename T>
-void winograd_narrow_gradient_tile(const WindowGeometry& g, const RowMatrix<T>& dy, const RowMatrix<T>* mask, Index n,
-                                   Index top, Index left, Index block, Index t, T* tile_dy, T* bias_sum, T* q) {
-    constexpr Index L = simd::width<T>;
-    const Index filters = dy.cols, first_pixel = (n * g.out_h + top) * g.out_w + left;
-    const T* d = dy.data + first_pixel * dy.ld;
-    const T* m = mask ? mask->data + first_pixel * mask->ld : nullptr;
-    Index row_step = g.out_w * dy.ld, col_step = dy.ld;
-    if (top + 4 > g.out_h || left + 4 > g.out_w) {
-        for (Index i = 0; i < 4; ++i)
-            for (Index j = 0; j < 4; ++j) {
-                T* to = tile_dy + (i * 4 + j) * filters;
-                if (top + i >= g.out_h || left + j >= g.out_w) {
-                    std::fill_n(to, filters, T(0));
-                    continue;
-                }
-                const Index pixel = first_pixel + i * g.out_w + j;
-                if (mask)
-                    relu_mask_copy(dy.row(pixel), mask->row(pixel), filters, to);
-                else
-                    std::copy_n(dy.row(pixel), filters, to);
-            }
-        d = tile_dy;
-        m = nullptr;
-        row_step = 4 * filters;
-        col_step = filters;
-    }
-    for (Index k = 0; k < filters; k += L) {
-        T* const q_k = q + t * filters + k;
-        T* const bias_k = bias_sum ? bias_sum + k : nullptr;
-        if (m)
-            winograd_narrow_transform_gradient<T, true>(d + k, row_step, col_step, m + k, g.out_w * mask->ld,
-                                                        mask->ld, q_k, block * filters, bias_k);
-        else
-            winograd_narrow_transform_gradient<T, false>(d + k, row_step, col_step, nullptr, 0, 0, q_k,
-                                                         block * filters, bias_k);
-    }
-}
-
-// Step 3 for one block of `count` tiles: sums[xi] (C x K) += v[xi]^T q[xi].
-// offsets: 0, 1, ..., C - 1, then copies of C - 1 (read by a group of
-// fewer than J channels, not stored).
-template <typename T>
-void winograd_narrow_gradient_products(const T* v, const T* q, const std::vector<DirectFilterBlock>& blocks,
-                                       const Index* offsets, Index channels, Index filters, Index block, Index count,
-                                       T* sums) {
-    for (Index xi = 0; xi < kWinogradPoints; ++xi)
-        for (const DirectFilterBlock& filter_block : blocks)
-            with_direct_vectors<T>(filter_block.lanes, [&](auto vectors) {
-                constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
-                for (Index c = 0; c < channels; c += J)
-                    direct_gradient_values<T, V, false>(
-                        v + xi * block * channels, offsets + c, channels, q + xi * block * filters + filter_block.first,
-                        static_cast<const T*>(nullptr), filters, count,
-                        static_cast<int>(std::min<Index>(J, channels - c)),
-                        sums + (xi * channels + c) * filters + filter_block.first, filters);
-            });
-}
-
-// Step 4: d_weights (3, 3, C, K) = G^T S G from s (36, C, K).
-template <typename T>
-void winograd_narrow_kernel_gradient(const T* s, Index channels, Index filters, T* d_weights) {
-    const Index size = channels * filters;
-    for (Index ck = 0; ck < size; ++ck) {
-        T half[6][3];  // S G: [row i][kw]
-        for (Index i = 0; i < 6; ++i) {
-            const T* row = s + i * 6 * size + ck;
-            winograd_kernel_gradient_values<T>(row[0], row[size], row[2 * size], row[3 * size], row[4 * size],
-                                               row[5 * size], half[i][0], half[i][1], half[i][2]);
-        }
-        for (Index kw = 0; kw < 3; ++kw)
-            winograd_kernel_gradient_values<T>(half[0][kw], half[1][kw], half[2][kw], half[3][kw], half[4][kw],
-                                               half[5][kw], d_weights[kw * size + ck],
-                                               d_weights[(3 + kw) * size + ck], d_weights[(6 + kw) * size + ck]);
-    }
-}
-
-// x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (3, 3, C, K), overwritten;
-// winograd_narrow_applicable(d). Through a ReLU (relu_output, dy's shape, or
-// nullptr): dy is read where relu_output > 0, and d_bias (K, or nullptr) is
-// overwritten with its sum over the output pixels. Blocks of tiles are cut
-// into chunks_per_team() chunks with partial sums each, added in chunk
-// order: the result depends on the thread count only.
-template <typename T>
-void conv2d_winograd_narrow_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
-                                             T* d_weights, const RowMatrix<T>* relu_output = nullptr,
-                                             T* d_bias = nullptr) {
-    BCNN_CHECK(winograd_narrow_applicable<T>(d), "conv2d_winograd_narrow_weights_gradient: needs a 3x3 stride-1 "
-                                                 "kernel and channels and filters whole vectors up to "
-                                                     << kWinogradNarrowMaxValues << ", got " << d.window << ", "
-                                                     << d.channels << " -> " << d.filters);
-    const WindowGeometry& g = d.geometry;
-    const Index channels = d.channels, filters = d.filters, size = kWinogradPoints * channels * filters;
-    const WinogradNarrowTiles tiles(d);
-    const std::vector<DirectFilterBlock> blocks = direct_filter_blocks<T>(d);
-    std::vector<Index> offsets(static_cast<std::size_t>(channels + kDirectAccumulators));
-    for (Index j = 0; j < static_cast<Index>(offsets.size()); ++j)
-        offsets[static_cast<std::size_t>(j)] = std::min(j, channels - 1);
-    constexpr Index block = kWinogradNarrowBlockTiles;
-    const int parts = static_cast<int>(std::clamp<Index>(tiles.blocks, 1, chunks_per_team()));
-    const bool bias = relu_output && d_bias;
-    ChunkPartials<T> partials(parts, size + filters);  // per chunk: S (36, C, K), then the bias sums
-    parallel_chunks(tiles.blocks, parts, [&](int part, Index first_block, Index last_block) {
-        T* const sums = partials.chunk(part);
-        const WinogradNarrowScratch<T> scratch(channels, filters);
-        for (Index b = first_block; b < last_block; ++b) {
-            const Index count = tiles.block_size(b);
-            for (Index t = 0; t < count; ++t) {
-                const WinogradTile tile = tiles(b * block + t);
-                winograd_narrow_input_tile(g, x, static_cast<const RowMatrix<T>*>(nullptr), tile.n,
-                                           tile.row - g.pad_top, tile.col - g.pad_left, block, t, scratch.window,
-                                           scratch.v);
-                winograd_narrow_gradient_tile(g, dy, relu_output, tile.n, tile.row, tile.col, block, t, scratch.tile,
-                                              bias ? sums + size : nullptr, scratch.products);
-            }
-            winograd_narrow_gradient_products(scratch.v, scratch.products, blocks, offsets.data(), channels, filters,
-                                              block, count, sums);
-        }
-    });
-    std::vector<T> totals(static_cast<std::size_t>(size + filters));
-    partials.add_in_order(parts, totals.data());
-    winograd_narrow_kernel_gradient(totals.data(), channels, filters, d_weights);
-    if (bias) std::copy_n(totals.data() + size, filters, d_bias);
-}
-
-// dy (N, OH, OW, K), weights (3, 3, C, K)  ->  dx (N, H, W, C), overwritten:
-// the correlation of dy with the rotated kernel (winograd.hpp). Through a
-// ReLU (relu_output, dy's shape, or nullptr): dy is read where relu_output > 0.
-template <typename T>
-void conv2d_winograd_narrow_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
-                                           const RowMatrix<T>& dx, const RowMatrix<T>* relu_output = nullptr) {
-    BCNN_CHECK(winograd_narrow_applicable<T>(d), "conv2d_winograd_narrow_input_gradient: needs a 3x3 stride-1 "
-                                                 "kernel and channels and filters whole vectors up to "
-                                                     << kWinogradNarrowMaxValues << ", got " << d.window << ", "
-                                                     << d.channels << " -> " << d.filters);
+WinogradNarrowCorrelation<T> winograd_narrow_input_gradient_correlation(const Conv2DDims& d, const RowMatrix<T>& dy,
+                                                                        const T* weights, const RowMatrix<T>& dx,
+                                                                        const RowMatrix<T>* relu_output) {
     Conv2DDims turned = d;
     turned.channels = d.filters;
     turned.filters = d.channels;
     turned.geometry = winograd_input_gradient_geometry(d.geometry);
-    winograd_narrow_correlate(turned, dy, relu_output, winograd_input_gradient_kernel(d, weights),
-                              static_cast<const T*>(nullptr), ActivationFn::linear, dx);
+    return WinogradNarrowCorrelation<T>(turned, dy, relu_output, winograd_input_gradient_kernel(d, weights),
+                                        static_cast<const T*>(nullptr), ActivationFn::linear, dx);
+}
+
+// dy (N, OH, OW, K), weights (3, 3, C, K)  ->  dx (N, H, W, C), overwritten.
+// Through a ReLU (relu_output, dy's shape, or nullptr): dy is read where
+// relu_output > 0.
+template <typename T>
+void conv2d_winograd_narrow_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
+                                           const RowMatrix<T>& dx, const RowMatrix<T>* relu_output = nullptr) {
+    require_winograd_narrow<T>(d, "conv2d_winograd_narrow_input_gradient");
+    winograd_narrow_correlate(winograd_narrow_input_gradient_correlation(d, dy, weights, dx, relu_output));
 }
 
 }  // namespace detail
