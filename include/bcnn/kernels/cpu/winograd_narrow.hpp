@@ -4,13 +4,12 @@
 // 150x150, the custom CNN's conv2d_1): the forward and the input gradient
 // (the weights gradient: winograd_narrow_weights.hpp). The same algorithm
 // as winograd.hpp (its transforms, its transformed kernel U) organised for
-// few channels,
-// where winograd.hpp's path ran at a third of the direct kernels' speed
-// (37 ms against 25 for 16->16 @150 at batch 32): its 36 GEMMs a block pack
-// operands of 16 x 16 values, and its transforms loop over 16 values through
-// tables of row pointers. Here a block of kWinogradNarrowBlockTiles tiles
-// goes through the three steps while it is in cache, the transforms on
-// whole vectors of channels:
+// few channels, where winograd.hpp's path ran at a third of the direct
+// kernels' speed (37 ms against 25 for 16->16 @150 at batch 32): its 36
+// GEMMs a block pack operands of 16 x 16 values, and its transforms loop
+// over 16 values through tables of row pointers. Here a block of
+// kWinogradNarrowBlockTiles tiles goes through the three steps while it is
+// in cache, the transforms on whole vectors of channels:
 //   1. V[xi][t] = (B^T d B)[xi], the tile's 6x6 inputs d (zero outside the
 //      image; through a ReLU's mask where one is given)
 //   2. M[xi] (tiles x K) = V[xi] (tiles x C) * U[xi] (C x K), for each of
