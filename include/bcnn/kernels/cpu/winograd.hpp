@@ -158,9 +158,9 @@ inline void winograd_output_values(Value m0, Value m1, Value m2, Value m3, Value
     o3 = diff12 + T(8) * diff34 + m5;
 }
 
-// The weights gradient (winograd_narrow.hpp) runs the forward backwards: a
-// tile's output gradient and the gradient of U = G g G^T come from the
-// transposes of A and G.
+// The weights gradient (winograd_narrow_weights.hpp) runs the forward
+// backwards: a tile's output gradient and the gradient of U = G g G^T come
+// from the transposes of A and G.
 
 // (o0, ..., o5) = A (d0, ..., d3) (4 -> 6).
 template <typename T, typename Value>
