@@ -146,9 +146,14 @@ void winograd_narrow_input_tile(const WindowGeometry& g, const RowMatrix<T>& in,
                                 Index top, Index left, Index block, Index t, T* window, T* v) {
     constexpr Index L = simd::width<T>;
     const Index channels = in.cols;
-    const T* d = in.data + ((n * g.in_h + top) * g.in_w + left) * in.ld;
-    Index row_step = g.in_w * in.ld, col_step = in.ld;
-    if (mask || top < 0 || left < 0 || top + 6 > g.in_h || left + 6 > g.in_w) {
+    const bool in_place = !mask && top >= 0 && left >= 0 && top + 6 <= g.in_h && left + 6 <= g.in_w;
+    const T* d = window;
+    Index row_step = 6 * channels, col_step = channels;
+    if (in_place) {
+        d = in.data + ((n * g.in_h + top) * g.in_w + left) * in.ld;
+        row_step = g.in_w * in.ld;
+        col_step = in.ld;
+    } else {
         for (Index r = 0; r < 6; ++r)
             for (Index s = 0; s < 6; ++s) {
                 T* to = window + (r * 6 + s) * channels;
@@ -163,9 +168,6 @@ void winograd_narrow_input_tile(const WindowGeometry& g, const RowMatrix<T>& in,
                 else
                     std::copy_n(in.row(pixel), channels, to);
             }
-        d = window;
-        row_step = 6 * channels;
-        col_step = channels;
     }
     for (Index c = 0; c < channels; c += L)
         winograd_narrow_transform_input(d + c, row_step, col_step, v + t * channels + c, block * channels);
