@@ -259,7 +259,7 @@ def gemm_section(results, used):
 
 def network_section(results, keras, used):
     """Whole networks: BM_<row> against keras_peer's <row>."""
-    keras_rows = {row["name"]: row for row in (keras or {}).get("rows", [])}
+    keras_rows = keras_rows_by_name(keras)
     names = [name for name in results if name.startswith("BM_") and name[3:] in keras_peer_rows(keras_rows)]
     rows = []
     for name in names:
@@ -267,10 +267,9 @@ def network_section(results, keras, used):
         used.add(name)
         row = name[3:]
         peer = keras_rows.get(row)
-        keras_rate = None if peer is None else peer.get("images_per_s")
         rows.append([row, cell(result, IMAGES_COUNTERS), cell(result, (RSS_COUNTER,)), keras_cell(peer),
                      keras_range(peer), number(None if peer is None else peer.get("peak_rss_MB")),
-                     ratio(value(result, IMAGES_COUNTERS), keras_rate)])
+                     ratio(value(result, IMAGES_COUNTERS), keras_rate(peer))])
     for row, peer in keras_rows.items():  # Keras rows without a bcnn row
         if "BM_" + row not in names:
             rows.append([row, NOT_RUN, "—", keras_cell(peer), keras_range(peer), number(peer.get("peak_rss_MB")),
@@ -285,13 +284,23 @@ def network_section(results, keras, used):
          "bcnn/Keras"], rows) + [""]
 
 
+def keras_rows_by_name(data):
+    """keras_peer.py's rows by name, from its parsed JSON (None: no rows)."""
+    return {row["name"]: row for row in (data or {}).get("rows", [])}
+
+
+def keras_rate(peer):
+    """A keras_peer.py row's images/s; None without the row or the figure."""
+    return None if peer is None else peer.get("images_per_s")
+
+
 def keras_cell(peer):
     """A keras_peer.py row's images/s, or why there is none."""
     if peer is None:
         return NOT_RUN
     if "error" in peer:
         return f"{NOT_RUN}: {peer['error']}".replace("|", "\\|")
-    return number(peer.get("images_per_s"))
+    return number(keras_rate(peer))
 
 
 def keras_range(peer):
@@ -325,7 +334,7 @@ def read_paired(directory):
         if match.group(2) == "bcnn":
             measured = read_bcnn(parse_bcnn_json(text))
         else:
-            measured = {row["name"]: row for row in json.loads(text).get("rows", [])}
+            measured = keras_rows_by_name(json.loads(text))
         rounds.setdefault(int(match.group(1)), {})[match.group(2)] = measured
     return [(index, tools.get("bcnn"), tools.get("keras")) for index, tools in sorted(rounds.items())]
 
@@ -343,11 +352,11 @@ def paired_section(rounds):
         complete = []  # (bcnn images/s, Keras images/s) of the rounds with both
         for round_number, bcnn, keras in rounds:
             result, peer = (bcnn or {}).get("BM_" + network), (keras or {}).get(network)
-            bcnn_rate, keras_rate = value(result, IMAGES_COUNTERS), None if peer is None else peer.get("images_per_s")
+            bcnn_rate, peer_rate = value(result, IMAGES_COUNTERS), keras_rate(peer)
             rows.append([network, str(round_number), cell(result, IMAGES_COUNTERS), keras_cell(peer),
-                         ratio(bcnn_rate, keras_rate)])
-            if bcnn_rate is not None and keras_rate:
-                complete.append((bcnn_rate, keras_rate))
+                         ratio(bcnn_rate, peer_rate)])
+            if bcnn_rate is not None and peer_rate:
+                complete.append((bcnn_rate, peer_rate))
         if complete:
             ratios = [b / k for b, k in complete]
             rows.append([network, f"median of {len(complete)}", number(statistics.median(b for b, _ in complete)),

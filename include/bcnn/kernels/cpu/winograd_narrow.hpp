@@ -137,6 +137,29 @@ void winograd_narrow_transform_input(const T* d, Index row_step, Index col_step,
     }
 }
 
+// Copies the size x size window at (top, left) of image n of `in`
+// (height x width pixels of in.cols values) to `to`, pixel after pixel:
+// through the ReLU mask where one is given (relu_mask_copy), zero outside
+// the image.
+template <typename T>
+void winograd_narrow_copy_window(const RowMatrix<T>& in, const RowMatrix<T>* mask, Index height, Index width, Index n,
+                                 Index top, Index left, Index size, T* to) {
+    const Index channels = in.cols;
+    for (Index r = 0; r < size; ++r)
+        for (Index s = 0; s < size; ++s, to += channels) {
+            const Index h = top + r, w = left + s;
+            if (h < 0 || h >= height || w < 0 || w >= width) {
+                std::fill_n(to, channels, T(0));
+                continue;
+            }
+            const Index pixel = (n * height + h) * width + w;
+            if (mask)
+                relu_mask_copy(in.row(pixel), mask->row(pixel), channels, to);
+            else
+                std::copy_n(in.row(pixel), channels, to);
+        }
+}
+
 // Step 1 for one tile: v[(xi * block + t) * C + c] = (B^T d B)[xi] of the
 // tile's 6x6 window at (top, left) of image n (zero outside; where mask is
 // given, values read where mask > 0). A window that crosses the image's
@@ -154,20 +177,7 @@ void winograd_narrow_input_tile(const WindowGeometry& g, const RowMatrix<T>& in,
         row_step = g.in_w * in.ld;
         col_step = in.ld;
     } else {
-        for (Index r = 0; r < 6; ++r)
-            for (Index s = 0; s < 6; ++s) {
-                T* to = window + (r * 6 + s) * channels;
-                const Index h = top + r, w = left + s;
-                if (h < 0 || h >= g.in_h || w < 0 || w >= g.in_w) {
-                    std::fill_n(to, channels, T(0));
-                    continue;
-                }
-                const Index pixel = (n * g.in_h + h) * g.in_w + w;
-                if (mask)
-                    relu_mask_copy(in.row(pixel), mask->row(pixel), channels, to);
-                else
-                    std::copy_n(in.row(pixel), channels, to);
-            }
+        winograd_narrow_copy_window(in, mask, g.in_h, g.in_w, n, top, left, 6, window);
     }
     for (Index c = 0; c < channels; c += L)
         winograd_narrow_transform_input(d + c, row_step, col_step, v + t * channels + c, block * channels);

@@ -78,19 +78,7 @@ void winograd_narrow_gradient_tile(const WindowGeometry& g, const RowMatrix<T>& 
     const T* m = mask ? mask->data + first_pixel * mask->ld : nullptr;
     Index row_step = g.out_w * dy.ld, col_step = dy.ld;
     if (top + 4 > g.out_h || left + 4 > g.out_w) {
-        for (Index i = 0; i < 4; ++i)
-            for (Index j = 0; j < 4; ++j) {
-                T* to = tile_dy + (i * 4 + j) * filters;
-                if (top + i >= g.out_h || left + j >= g.out_w) {
-                    std::fill_n(to, filters, T(0));
-                    continue;
-                }
-                const Index pixel = first_pixel + i * g.out_w + j;
-                if (mask)
-                    relu_mask_copy(dy.row(pixel), mask->row(pixel), filters, to);
-                else
-                    std::copy_n(dy.row(pixel), filters, to);
-            }
+        winograd_narrow_copy_window(dy, mask, g.out_h, g.out_w, n, top, left, 4, tile_dy);
         d = tile_dy;
         m = nullptr;
         row_step = 4 * filters;
