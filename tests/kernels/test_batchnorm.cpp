@@ -8,50 +8,15 @@
 
 #include <bcnn/kernels/cpu/batchnorm.hpp>
 
+#include "support/batchnorm_reference.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
 
 using namespace bcnn;
 using bcnn::testing::random_tensor;
+using Statistics = bcnn::testing::BatchNormStatistics;
 
 namespace {
-
-// Per-channel statistics of x (..., C), in double with plain loops.
-struct Statistics {
-    std::vector<double> mean, biased_variance, unbiased_variance;
-};
-
-template <typename T>
-Statistics statistics_reference(const Tensor<T>& x) {
-    const std::vector<T> v = x.to_vector();
-    const Index channels = x.dim(-1), m = x.numel() / channels;
-    Statistics s{std::vector<double>(channels, 0.0), std::vector<double>(channels, 0.0),
-                 std::vector<double>(channels, 0.0)};
-    for (std::size_t i = 0; i < v.size(); ++i) s.mean[i % channels] += v[i];
-    for (double& mean : s.mean) mean /= m;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const double d = v[i] - s.mean[i % channels];
-        s.biased_variance[i % channels] += d * d;
-    }
-    for (Index c = 0; c < channels; ++c) {
-        s.unbiased_variance[c] = s.biased_variance[c] / (m - 1);
-        s.biased_variance[c] /= m;
-    }
-    return s;
-}
-
-// y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per channel.
-Tensor<double> normalize_reference(const Tensor<double>& x, const std::vector<double>& mean,
-                                   const std::vector<double>& variance, const Tensor<double>& gamma,
-                                   const Tensor<double>& beta, double epsilon) {
-    std::vector<double> v = x.to_vector();
-    const std::size_t channels = mean.size();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::size_t c = i % channels;
-        v[i] = gamma.data()[c] * (v[i] - mean[c]) / std::sqrt(variance[c] + epsilon) + beta.data()[c];
-    }
-    return Tensor<double>::from_vector(x.shape(), v);
-}
 
 template <typename T>
 struct State {
@@ -91,8 +56,8 @@ TEST_CASE("batchnorm training forward matches a reference loop", "[kernels][batc
         const bool unbiased = cpu::keras_unbiased_moving_variance(shape.rank());
         Tensor<double> y(shape);
         state.train(x, y, unbiased);
-        const Statistics s = statistics_reference(x);
-        CHECK(testing::max_abs_diff(y, normalize_reference(x, s.mean, s.biased_variance, state.gamma, state.beta,
+        const Statistics s = testing::batchnorm_statistics_reference(x);
+        CHECK(testing::max_abs_diff(y, testing::batchnorm_normalize_reference(x, s.mean, s.biased_variance, state.gamma, state.beta,
                                                            cpu::kBatchNormEpsilon)) < 1e-12);
         CHECK(max_diff(values(state.saved_mean), s.mean) < 1e-14);
         for (Index c = 0; c < channels; ++c) {
@@ -135,7 +100,7 @@ TEST_CASE("batchnorm statistics stay accurate in float on a 32x150x150 batch", "
     State<float> state(2, 4);
     Tensor<float> y(x.shape());
     state.train(x, y, true);
-    const Statistics s = statistics_reference(x);
+    const Statistics s = testing::batchnorm_statistics_reference(x);
     for (Index c = 0; c < 2; ++c) {
         CHECK(std::abs(state.saved_mean(c) - s.mean[c]) / s.mean[c] < 1e-6);  // float rounding of the result only
         CHECK(std::abs(state.saved_inv_std(c) * std::sqrt(s.biased_variance[c] + 1e-3) - 1) < 1e-6);
@@ -158,7 +123,7 @@ TEST_CASE("batchnorm inference forward uses the moving statistics", "[kernels][b
         const auto moving_mean = values(state.moving_mean), moving_variance = values(state.moving_variance);
         Tensor<double> y(shape);
         cpu::batchnorm_forward_inference(x, state.gamma, state.beta, state.moving_mean, state.moving_variance, 1e-3, y);
-        CHECK(testing::max_abs_diff(y, normalize_reference(x, moving_mean, moving_variance, state.gamma, state.beta,
+        CHECK(testing::max_abs_diff(y, testing::batchnorm_normalize_reference(x, moving_mean, moving_variance, state.gamma, state.beta,
                                                            1e-3)) < 1e-14);
         CHECK(values(state.moving_mean) == moving_mean);  // untouched
     }
@@ -174,8 +139,8 @@ TEST_CASE("batchnorm in float matches the double reference", "[kernels][batchnor
     const std::vector<float> g = state.gamma.to_vector(), b = state.beta.to_vector();
     const auto gamma = Tensor<double>::from_vector(Shape{5}, std::vector<double>(g.begin(), g.end()));
     const auto beta = Tensor<double>::from_vector(Shape{5}, std::vector<double>(b.begin(), b.end()));
-    const Statistics s = statistics_reference(xd);
-    const auto expected = normalize_reference(xd, s.mean, s.biased_variance, gamma, beta, 1e-3);
+    const Statistics s = testing::batchnorm_statistics_reference(xd);
+    const auto expected = testing::batchnorm_normalize_reference(xd, s.mean, s.biased_variance, gamma, beta, 1e-3);
     const std::vector<float> yv = y.to_vector();
     const auto yd = Tensor<double>::from_vector(y.shape(), std::vector<double>(yv.begin(), yv.end()));
     // |y| is a few units; float keeps about 7 significant digits.
@@ -294,8 +259,8 @@ TEST_CASE("batchnorm over channel counts around the vector width matches referen
         state.train(x, y, true);
         cpu::batchnorm_backward_training(x, state.gamma, state.saved_mean, state.saved_inv_std, dy, &dx, &d_gamma,
                                          &d_beta);
-        const Statistics s = statistics_reference(x);
-        CHECK(testing::max_abs_diff(y, normalize_reference(x, s.mean, s.biased_variance, state.gamma, state.beta,
+        const Statistics s = testing::batchnorm_statistics_reference(x);
+        CHECK(testing::max_abs_diff(y, testing::batchnorm_normalize_reference(x, s.mean, s.biased_variance, state.gamma, state.beta,
                                                            cpu::kBatchNormEpsilon)) < 1e-12);
         const Index m = x.numel() / channels;
         const std::vector<double> xv = x.to_vector(), dyv = dy.to_vector();
@@ -356,7 +321,7 @@ TEST_CASE("batchnorm statistics stay accurate in double for a mean far from zero
     State<double> state(3, 34);
     Tensor<double> y(x.shape());
     state.train(x, y, true);
-    const Statistics s = statistics_reference(x);
+    const Statistics s = testing::batchnorm_statistics_reference(x);
     for (Index c = 0; c < 3; ++c) {
         CHECK(state.saved_mean(c) == Approx(s.mean[c]).epsilon(1e-14));
         const double variance = 1 / (state.saved_inv_std(c) * state.saved_inv_std(c)) - cpu::kBatchNormEpsilon;

@@ -14,6 +14,7 @@
 #include "support/random.hpp"
 
 using namespace bcnn;
+using bcnn::testing::distinct_tensor;
 using bcnn::testing::random_tensor;
 
 namespace {
@@ -95,17 +96,6 @@ Tensor<double> max_pool_backward_reference(const Tensor<double>& x, const Tensor
             return 0.0;
         });
     return dx;
-}
-
-// Distinct values: a random permutation of 0..numel-1, scaled into [-1, 1).
-// Neighbouring values differ by 2/numel, far more than a finite-difference step.
-Tensor<double> distinct_tensor(const Shape& shape, std::uint64_t seed) {
-    std::vector<double> values(static_cast<std::size_t>(shape.numel()));
-    std::iota(values.begin(), values.end(), 0.0);
-    Rng rng(seed);
-    for (std::size_t i = values.size(); i > 1; --i) std::swap(values[i - 1], values[rng.next_below(i)]);
-    for (double& v : values) v = 2 * v / static_cast<double>(values.size()) - 1;
-    return Tensor<double>::from_vector(shape, values);
 }
 
 Tensor<double> to_double(const Tensor<float>& t) {

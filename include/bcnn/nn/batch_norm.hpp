@@ -13,8 +13,14 @@
 // normalise. backward() differentiates the mode of the last forward.
 // Runs on the module's device (backend/batchnorm.hpp), folding into a
 // convolution (fold_into) too.
+// In a Sequential, a 4-D BatchNormalization followed by a MaxPooling2D whose
+// windows do not overlap runs the pair as one on the CPU
+// (kernels/cpu/batchnorm_max_pool.hpp: the same values, without writing the
+// normalised tensor); on other devices the two run one after the other.
 
 #include "bcnn/backend/batchnorm.hpp"
+#include "bcnn/kernels/cpu/batchnorm_max_pool.hpp"
+#include "bcnn/nn/max_pool2d.hpp"
 #include "bcnn/nn/module.hpp"
 
 namespace bcnn {
@@ -46,6 +52,7 @@ public:
         this->check_input(x);
         input_ = x;
         batch_statistics_ = context.training && this->trainable();
+        fused_pool_ = nullptr;
         Tensor<T>& y = this->reuse(output_, x.shape());
         if (batch_statistics_) {
             const Shape channels = gamma_->value.shape();
@@ -70,18 +77,63 @@ public:
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
-        Tensor<T> dx;
-        if (need_input_grad) dx = this->reuse(input_grad_, input_.shape());
-        const bool weights = this->trainable();
-        Tensor<T>* d_gamma = weights ? &gamma_->grad : nullptr;
-        Tensor<T>* d_beta = weights ? &beta_->grad : nullptr;
+        BCNN_CHECK(!fused_pool_, "BatchNormalization '" << this->name() << "': the last forward ran fused with '"
+                                                        << fused_pool_->name()
+                                                        << "'; its backward is backward_fused (through the Sequential)");
+        Tensor<T> dx = input_gradient(need_input_grad);
         if (batch_statistics_)
             backend::batchnorm_backward_training(input_, gamma_->value, saved_mean_, saved_inv_std_, dy,
-                                                 need_input_grad ? &dx : nullptr, d_gamma, d_beta);
+                                                 dx.defined() ? &dx : nullptr, gamma_gradient(), beta_gradient());
         else
             backend::batchnorm_backward_inference(input_, gamma_->value, moving_mean_->value,
-                                                  moving_variance_->value, epsilon_, dy,
-                                                  need_input_grad ? &dx : nullptr, d_gamma, d_beta);
+                                                  moving_variance_->value, epsilon_, dy, dx.defined() ? &dx : nullptr,
+                                                  gamma_gradient(), beta_gradient());
+        return dx;
+    }
+
+    // A MaxPooling2D whose windows do not overlap, after an (H, W, C) input.
+    bool fuses_with(const Module<T>& next) const override {
+        const auto* pool = dynamic_cast<const MaxPooling2D<T>*>(&next);
+        return pool && this->input_shape().rank() == 3 && cpu::batchnorm_max_pool_applies(pool->window());
+    }
+
+    // This layer then the pooling `next` (fuses_with), on the CPU without
+    // writing this layer's output; elsewhere the two apart.
+    Tensor<T> forward_fused(Module<T>& next, const Tensor<T>& x, const Context& context) override {
+        if (this->device() != Device::cpu) return Module<T>::forward_fused(next, x, context);
+        this->check_input(x);
+        const auto& pool = dynamic_cast<const MaxPooling2D<T>&>(next);
+        input_ = x;
+        batch_statistics_ = context.training && this->trainable();
+        Tensor<T>& pooled = this->reuse(output_, this->batch_shape(x.dim(0), pool.output_shape()));
+        if (batch_statistics_) {
+            const Shape channels = gamma_->value.shape();
+            fused_affine_ = cpu::batchnorm_max_pool_forward_training(
+                x, gamma_->value, beta_->value, momentum_, epsilon_, cpu::keras_unbiased_moving_variance(x.rank()),
+                moving_mean_->value, moving_variance_->value, pool.window(), pooled,
+                this->reuse(saved_mean_, channels), this->reuse(saved_inv_std_, channels));
+        } else {
+            fused_affine_ = cpu::batchnorm_max_pool_forward_inference(x, gamma_->value, beta_->value,
+                                                                      moving_mean_->value, moving_variance_->value,
+                                                                      epsilon_, pool.window(), pooled);
+        }
+        fused_pool_ = &pool;
+        return pooled;
+    }
+
+    // dy: the pooling's output gradient.
+    Tensor<T> backward_fused(Module<T>& next, const Tensor<T>& dy, bool need_input_grad) override {
+        if (fused_pool_ != &next) return Module<T>::backward_fused(next, dy, need_input_grad);
+        Tensor<T> dx = input_gradient(need_input_grad);
+        if (batch_statistics_)
+            cpu::batchnorm_max_pool_backward_training(input_, gamma_->value, saved_mean_, saved_inv_std_,
+                                                      fused_affine_, fused_pool_->window(), dy,
+                                                      dx.defined() ? &dx : nullptr, gamma_gradient(), beta_gradient());
+        else
+            cpu::batchnorm_max_pool_backward_inference(input_, gamma_->value, moving_mean_->value,
+                                                       moving_variance_->value, epsilon_, fused_affine_,
+                                                       fused_pool_->window(), dy, dx.defined() ? &dx : nullptr,
+                                                       gamma_gradient(), beta_gradient());
         return dx;
     }
 
@@ -100,6 +152,14 @@ protected:
     }
 
 private:
+    // What a backward writes: dx (the input's shape; empty unless
+    // need_input_grad), and gamma's and beta's gradients (nullptr when frozen).
+    Tensor<T> input_gradient(bool need_input_grad) {
+        return need_input_grad ? this->reuse(input_grad_, input_.shape()) : Tensor<T>();
+    }
+    Tensor<T>* gamma_gradient() { return this->trainable() ? &gamma_->grad : nullptr; }
+    Tensor<T>* beta_gradient() { return this->trainable() ? &beta_->grad : nullptr; }
+
     void set_initial_values() {
         gamma_->value.fill(T(1));
         beta_->value.fill(T(0));
@@ -113,6 +173,9 @@ private:
     Parameter<T>* moving_mean_ = nullptr;
     Parameter<T>* moving_variance_ = nullptr;
     bool batch_statistics_ = false;  // the mode of the last forward
+    // The pooling the last forward ran fused with (nullptr: none), and its normalising map.
+    const MaxPooling2D<T>* fused_pool_ = nullptr;
+    cpu::ChannelAffine fused_affine_;
     Tensor<T> input_, output_, input_grad_, saved_mean_, saved_inv_std_;
 };
 

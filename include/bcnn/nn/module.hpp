@@ -134,6 +134,23 @@ public:
     // last forward (overwriting them). Frozen modules compute no weight gradients.
     virtual Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) = 0;
 
+    // Fusion with the module that follows in a Sequential. A module that can
+    // run its forward and backward together with `next`'s, passing over less
+    // memory than the two apart, returns true from fuses_with(next) and
+    // overrides the two calls below; Sequential then calls them instead of
+    // the pair's own (nn::detail::module_groups). They compute what the pair
+    // computes: forward_fused returns next's output for x, backward_fused
+    // this module's input gradient for next's output gradient dy (and sets
+    // both modules' parameter gradients). As defined here they run the two
+    // modules one after the other, which an override may fall back to.
+    virtual bool fuses_with(const Module& /*next*/) const { return false; }
+    virtual Tensor<T> forward_fused(Module& next, const Tensor<T>& x, const Context& context) {
+        return next.forward(forward(x, context), context);
+    }
+    virtual Tensor<T> backward_fused(Module& next, const Tensor<T>& dy, bool need_input_grad) {
+        return backward(next.backward(dy, true), need_input_grad);
+    }
+
     // Whether an optimiser may change this module's weights. Setting it sets
     // every child's too (children(), recursively).
     bool trainable() const { return trainable_; }

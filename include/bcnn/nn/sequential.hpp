@@ -2,7 +2,9 @@
 // Sequential: modules applied one after another, like keras.Sequential.
 // Backward runs in reverse and stops early: modules before the first one
 // with trainable weights get no backward call at all, so a frozen backbone
-// costs only its forward pass.
+// costs only its forward pass. A module that fuses with the next one
+// (Module::fuses_with: BatchNormalization then MaxPooling2D) runs the pair
+// as one, forward and backward.
 
 #include <map>
 #include <memory>
@@ -14,6 +16,53 @@
 
 namespace bcnn {
 namespace nn {
+namespace detail {
+
+// A run of modules [first, first + size) that Sequential calls as one: a
+// single module (size 1), or a module and the next one it fuses with
+// (Module::fuses_with, size 2).
+struct ModuleGroup {
+    std::size_t first, size;
+};
+
+// Modules [first, end) in groups, pairs formed left to right. at(i) is module i.
+template <typename ModuleAt>
+std::vector<ModuleGroup> module_groups(std::size_t first, std::size_t end, const ModuleAt& at) {
+    std::vector<ModuleGroup> groups;
+    for (std::size_t i = first; i < end; i += groups.back().size)
+        groups.push_back({i, i + 1 < end && at(i).fuses_with(at(i + 1)) ? std::size_t(2) : std::size_t(1)});
+    return groups;
+}
+
+// The forward of modules [first, end) on x, group by group.
+template <typename T, typename ModuleAt>
+Tensor<T> forward_modules(std::size_t first, std::size_t end, const ModuleAt& at, const Tensor<T>& x,
+                          const Context& context) {
+    Tensor<T> h = x;
+    for (const ModuleGroup& group : module_groups(first, end, at))
+        h = group.size == 2 ? at(group.first).forward_fused(at(group.first + 1), h, context)
+                            : at(group.first).forward(h, context);
+    return h;
+}
+
+// The backward of modules [first, end) after forward_modules(first, end),
+// in reverse, stopping before `stop` (>= first): the groups that end after
+// it run, each asked for its input gradient when need_input_grad or when
+// it starts after stop. Returns the last gradient computed.
+template <typename T, typename ModuleAt>
+Tensor<T> backward_modules(std::size_t first, std::size_t end, std::size_t stop, const ModuleAt& at,
+                           const Tensor<T>& dy, bool need_input_grad) {
+    const std::vector<ModuleGroup> groups = module_groups(first, end, at);
+    Tensor<T> grad = dy;
+    for (auto group = groups.rbegin(); group != groups.rend() && group->first + group->size > stop; ++group) {
+        const bool need = need_input_grad || group->first > stop;
+        grad = group->size == 2 ? at(group->first).backward_fused(at(group->first + 1), grad, need)
+                                : at(group->first).backward(grad, need);
+    }
+    return grad;
+}
+
+}  // namespace detail
 
 template <typename T>
 class Sequential : public Module<T> {
@@ -67,19 +116,15 @@ public:
         for (auto& m : modules_) m->initialize(rng);
     }
 
+    // Modules that fuse with the next (Module::fuses_with) run as a pair.
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);
-        Tensor<T> h = x;
-        for (auto& m : modules_) h = m->forward(h, context);
-        return h;
+        return detail::forward_modules(0, modules_.size(), module_at(), x, context);
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
-        const std::size_t first = need_input_grad ? 0 : first_trainable();
-        Tensor<T> grad = dy;
-        for (std::size_t i = modules_.size(); i-- > first;) {
-            grad = modules_[i]->backward(grad, need_input_grad || i > first);
-        }
+        const std::size_t stop = need_input_grad ? 0 : first_trainable();
+        Tensor<T> grad = detail::backward_modules(0, modules_.size(), stop, module_at(), dy, need_input_grad);
         return need_input_grad ? grad : Tensor<T>();
     }
 
@@ -95,6 +140,10 @@ protected:
     }
 
 private:
+    auto module_at() const {
+        return [this](std::size_t i) -> Module<T>& { return *modules_[i]; };
+    }
+
     // Index of the first module with trainable weights (size() when none).
     std::size_t first_trainable() const {
         for (std::size_t i = 0; i < modules_.size(); ++i)

@@ -42,20 +42,17 @@ public:
     // All of the Sequential's modules, so that parameter names are the whole model's.
     std::vector<Module<T>*> children() override { return model_.children(); }
 
+    // Fused pairs as in Sequential, formed from module `first` on.
     Tensor<T> forward(const Tensor<T>& x, const Context& context) override {
         this->check_input(x);
-        Tensor<T> h = x;
-        for (std::size_t i = first_; i < model_.size(); ++i) h = model_.at(i).forward(h, context);
-        return h;
+        return detail::forward_modules(first_, model_.size(), module_at(), x, context);
     }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
         std::size_t stop = first_;
         if (!need_input_grad)
             while (stop < model_.size() && model_.at(stop).count_trainable_params() == 0) ++stop;
-        Tensor<T> grad = dy;
-        for (std::size_t i = model_.size(); i-- > stop;)
-            grad = model_.at(i).backward(grad, need_input_grad || i > stop);
+        Tensor<T> grad = detail::backward_modules(first_, model_.size(), stop, module_at(), dy, need_input_grad);
         return need_input_grad ? grad : Tensor<T>();
     }
 
@@ -63,6 +60,10 @@ protected:
     Shape do_build(const Shape&) override { return model_.output_shape(); }
 
 private:
+    auto module_at() const {
+        return [this](std::size_t i) -> Module<T>& { return model_.at(i); };
+    }
+
     Sequential<T>& model_;
     std::size_t first_;
 };

@@ -117,22 +117,29 @@ void max_pool2d_forward(const Tensor<T>& x, const Window2D& window, Tensor<T>& y
 
 namespace detail {
 
-// Channels [c, c + lanes) of one window: for each channel, the position of
-// its first maximum among the window's valid pixels in row-major order
-// (0, 1, ...; a later pixel wins only when strictly greater).
-template <typename T>
-LaneIndex<T> first_max_position(const RowMatrix<T>& image, Index in_w, const PoolCover& cover, Index c, int lanes) {
-    simd::Vec<T> best = load_lanes(image.row(cover.h_begin * in_w + cover.w_begin) + c, lanes);
+// For each lane, the position of the first maximum of value_at(ih, iw) (a
+// simd::Vec<T>) among the window's pixels in row-major order (0, 1, ...; a
+// later pixel wins only when strictly greater, so NaN first stays).
+template <typename T, typename ValueAt>
+LaneIndex<T> first_max_position_of(const PoolCover& cover, const ValueAt& value_at) {
+    simd::Vec<T> best = value_at(cover.h_begin, cover.w_begin);
     LaneIndex<T> position = {}, current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-            const simd::Vec<T> in = load_lanes(image.row(ih * in_w + iw) + c, lanes);
+            const simd::Vec<T> in = value_at(ih, iw);
             const LaneIndex<T> better = in > best;
             best = better ? in : best;
             position = better ? current : position;
             current += 1;
         }
     return position;
+}
+
+// Channels [c, c + lanes) of one window of an image: each channel's first maximum.
+template <typename T>
+LaneIndex<T> first_max_position(const RowMatrix<T>& image, Index in_w, const PoolCover& cover, Index c, int lanes) {
+    return first_max_position_of<T>(
+        cover, [&](Index ih, Index iw) { return load_lanes(image.row(ih * in_w + iw) + c, lanes); });
 }
 
 // Gives the window's gradient (channels [c, c + lanes) of dy at out_grad) to
@@ -163,12 +170,41 @@ void zero_pixels(const RowMatrix<T>& image_grad, Index in_w, Index h_begin, Inde
         }
 }
 
-// Windows that do not overlap (strides >= pool size, e.g. Keras' default
-// 2x2/2): every input pixel lies in at most one window, so dx is written in
-// one pass, the window's gradient at its first maximum and zero elsewhere,
-// pixels outside every window (the remainder of 'valid', the gaps when the
-// stride exceeds the pool) zeroed on the way. Parallel over output rows,
-// each writing the input rows from its window's top to the next window's.
+// Whether no input pixel lies in two windows (strides >= pool size, e.g.
+// Keras' default 2x2/2).
+inline bool pool_windows_disjoint(const Window2D& window) {
+    return window.stride_h >= window.kernel_h && window.stride_w >= window.kernel_w;
+}
+
+// Visits the input pixels of one image that output row oh owns when windows
+// do not overlap: its windows' rows from the previous window's end (the
+// image's top for oh = 0) to its own end, and for the last row the rest of
+// the image. Calls outside(h_begin, h_end, w_begin, w_end) for each
+// rectangle of pixels that no window covers and inside(ow, cover) for each
+// window, left to right. Every pixel of the image is visited by exactly one
+// output row.
+template <typename Outside, typename Inside>
+void visit_disjoint_pool_row(const WindowGeometry& g, const Window2D& window, Index oh, const Outside& outside,
+                             const Inside& inside) {
+    const PoolCover first = pool_cover(g, window, oh, 0);
+    const Index rows_begin = oh == 0 ? 0 : pool_cover(g, window, oh - 1, 0).h_end;
+    outside(rows_begin, first.h_begin, Index(0), g.in_w);
+    Index next_column = 0;
+    for (Index ow = 0; ow < g.out_w; ++ow) {
+        const PoolCover cover = pool_cover(g, window, oh, ow);
+        outside(cover.h_begin, cover.h_end, next_column, cover.w_begin);
+        inside(ow, cover);
+        next_column = cover.w_end;
+    }
+    outside(first.h_begin, first.h_end, next_column, g.in_w);
+    if (oh + 1 == g.out_h) outside(first.h_end, g.in_h, Index(0), g.in_w);
+}
+
+// Windows that do not overlap (pool_windows_disjoint): every input pixel
+// lies in at most one window, so dx is written in one pass, the window's
+// gradient at its first maximum and zero elsewhere, pixels outside every
+// window (the remainder of 'valid', the gaps when the stride exceeds the
+// pool) zeroed on the way. Parallel over output rows (visit_disjoint_pool_row).
 // (bcnn_bench, 2 threads, medians of 3, time of oneDNN / bcnn: mp2x2_128_75
 // 0.58 -> 2.27, mp2x2_512_18 0.79 -> 2.08, mp2x2_16_150 1.28 -> 1.84 against
 // the zero-fill and scatter that the overlapping path below still uses.)
@@ -180,20 +216,17 @@ void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dy
         const Index n = image_row / g.out_h, oh = image_row % g.out_h;
         const RowMatrix<T> image{xm.row(n * pixels), pixels, xm.cols, xm.ld};
         const RowMatrix<T> image_grad{dxm.row(n * pixels), pixels, dxm.cols, dxm.ld};
-        const PoolCover first = pool_cover(g, window, oh, 0);
-        const Index rows_begin = oh == 0 ? 0 : pool_cover(g, window, oh - 1, 0).h_end;
-        zero_pixels(image_grad, g.in_w, rows_begin, first.h_begin, 0, g.in_w);
-        Index next_column = 0;
-        for (Index ow = 0; ow < g.out_w; ++ow) {
-            const PoolCover cover = pool_cover(g, window, oh, ow);
-            zero_pixels(image_grad, g.in_w, cover.h_begin, cover.h_end, next_column, cover.w_begin);
-            const T* out_grad = dym.row(image_row * g.out_w + ow);
-            for (Index c = 0; c < channels; c += simd::width<T>)
-                spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, channels), false);
-            next_column = cover.w_end;
-        }
-        zero_pixels(image_grad, g.in_w, first.h_begin, first.h_end, next_column, g.in_w);
-        if (oh + 1 == g.out_h) zero_pixels(image_grad, g.in_w, first.h_end, g.in_h, 0, g.in_w);
+        visit_disjoint_pool_row(
+            g, window, oh,
+            [&](Index h_begin, Index h_end, Index w_begin, Index w_end) {
+                zero_pixels(image_grad, g.in_w, h_begin, h_end, w_begin, w_end);
+            },
+            [&](Index ow, const PoolCover& cover) {
+                const T* out_grad = dym.row(image_row * g.out_w + ow);
+                for (Index c = 0; c < channels; c += simd::width<T>)
+                    spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, channels),
+                                           false);
+            });
     });
 }
 
@@ -232,7 +265,7 @@ void max_pool2d_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D
     const RowMatrix<T> xm = x.as_rows("max_pool2d_backward input");
     const RowMatrix<T> dym = dy.as_rows("max_pool2d_backward output gradient");
     const RowMatrix<T> dxm = dx.as_rows("max_pool2d_backward input gradient");
-    if (window.stride_h >= window.kernel_h && window.stride_w >= window.kernel_w)
+    if (detail::pool_windows_disjoint(window))
         detail::max_pool2d_backward_disjoint(xm, dym, dxm, x.dim(0), g, window);
     else
         detail::max_pool2d_backward_overlapping(xm, dym, dxm, x.dim(0), g, window);

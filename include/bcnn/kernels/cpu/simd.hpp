@@ -16,8 +16,14 @@
 //   load_part(p, n)         the first n lanes from p, zeros after
 //   store_part(p, v, n)     the first n lanes of v to p
 //   broadcast(x)            every lane = x
+//   fma(a, b, c)            a * b + c, rounded alike in every kernel
 
 #include <cstring>
+#include <type_traits>
+
+#if defined(__AVX512F__) || (defined(__AVX__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
 
 namespace bcnn {
 namespace cpu {
@@ -72,6 +78,32 @@ inline void store_part(T* p, const Vec<T>& v, int lanes) {
 template <typename T>
 inline Vec<T> broadcast(T x) {
     return x - Vec<T>{};
+}
+
+// a * b + c, rounded once where the target has FMA (AVX-512, or AVX with
+// -mfma), twice where it has none. GCC contracts a * b + c into an FMA in
+// some inlined contexts and not in others (seen at -O2, not at -O3), so
+// kernels that must agree bit for bit with another (batchnorm_max_pool.hpp
+// recomputes batchnorm.hpp's values) call this instead.
+template <typename T>
+inline Vec<T> fma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+        return reinterpret_cast<Vec<T>>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
+                                                        reinterpret_cast<__m512>(c)));
+    else
+        return reinterpret_cast<Vec<T>>(_mm512_fmadd_pd(reinterpret_cast<__m512d>(a), reinterpret_cast<__m512d>(b),
+                                                        reinterpret_cast<__m512d>(c)));
+#elif defined(__AVX__) && defined(__FMA__)
+    if constexpr (std::is_same_v<T, float>)
+        return reinterpret_cast<Vec<T>>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                                        reinterpret_cast<__m256>(c)));
+    else
+        return reinterpret_cast<Vec<T>>(_mm256_fmadd_pd(reinterpret_cast<__m256d>(a), reinterpret_cast<__m256d>(b),
+                                                        reinterpret_cast<__m256d>(c)));
+#else
+    return a * b + c;  // no FMA instruction to contract into
+#endif
 }
 
 }  // namespace simd
