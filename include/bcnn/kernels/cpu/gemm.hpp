@@ -154,6 +154,17 @@ void gemm_pack_lines(const T* src, Index ld, Index x0, Index extent, Index p0, I
                 continue;
             }
         }
+        if constexpr (width == MicroKernel<T>::nr && width % 8 == 0 && MicroKernel<T>::has_pack_b8) {
+            // A full micro-panel of op(B): 8 x 8 register transposes, 8 depth steps at a time.
+            if (lines == width) {
+                Index p = 0;
+                for (; p + 8 <= kc; p += 8)
+                    for (Index x = 0; x < width; x += 8) MicroKernel<T>::pack_b8(panel + x * ld + p, ld, out + p * width + x);
+                for (; p < kc; ++p)
+                    for (Index x = 0; x < width; ++x) out[p * width + x] = panel[x * ld + p];
+                continue;
+            }
+        }
         for (Index x = 0; x < lines; ++x)
             for (Index p = 0; p < kc; ++p) out[p * width + x] = panel[x * ld + p];
         for (Index x = lines; x < width; ++x)

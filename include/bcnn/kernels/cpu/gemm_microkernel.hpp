@@ -16,6 +16,8 @@
 // Within one call each element of C accumulates its kc products in order p = 0, 1, ...
 // Optionally (has_pack_a8 = true) a faster packing of A stored by rows:
 //   static void pack_a8(const T* src, Index ld, T* out);  // out[q*mr + i] = src[i*ld + q], q < 8, i < mr
+// and (has_pack_b8 = true) of op(B) stored by lines (B transposed), 8 lines at a time:
+//   static void pack_b8(const T* src, Index ld, T* out);  // out[q*nr + i] = src[i*ld + q], q < 8, i < 8
 
 #include "bcnn/core/shape.hpp"
 
@@ -28,6 +30,7 @@ template <typename T, Index MR, Index NR>
 struct PortableMicroKernel {
     static constexpr Index mr = MR, nr = NR;
     static constexpr bool has_pack_a8 = false;
+    static constexpr bool has_pack_b8 = false;
 
     static void run(Index kc, const T* a, const T* b, T alpha, T beta, T* c, Index ldc) {
         T acc[MR][NR] = {};

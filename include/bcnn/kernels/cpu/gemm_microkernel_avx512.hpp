@@ -15,6 +15,7 @@ namespace detail {
 struct MicroKernelAvx512Float {
     static constexpr Index mr = 14, nr = 32;
     static constexpr bool has_pack_a8 = false;
+    static constexpr bool has_pack_b8 = false;
 
     static void run(Index kc, const float* a, const float* b, float alpha, float beta, float* c, Index ldc) {
         __m512 lo[mr], hi[mr];
