@@ -303,6 +303,36 @@ TEST_CASE("max pooling with disjoint windows matches the references in float and
     }
 }
 
+TEST_CASE("max_pool2d_relu_backward is max_pool2d_backward then the ReLU's mask", "[kernels][pool2d]") {
+    // x: a ReLU's output, with many zeros (whole windows of them too) and ties among the positive values.
+    const std::vector<Case> cases = {
+        {2, 7, 9, 13, window(2, 2, 2, 2, Padding::valid)},  // disjoint, last row and column in no window
+        {1, 8, 7, 9, window(3, 2, 3, 4, Padding::same)},    // disjoint with gaps and padding
+        {2, 9, 8, 21, window(3, 3, 2, 2, Padding::valid)},  // overlapping
+    };
+    std::uint64_t seed = 85;
+    for (const Case& k : cases) {
+        INFO("window " << k.window);
+        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++, -3.0, 2.0);
+        for (Index i = 0; i < x.numel(); ++i) x.data()[i] = std::max(0.0, std::floor(x.data()[i]));
+        const auto dy = random_tensor<double>(cpu::pool2d_output_shape(x.shape(), k.window), seed++);
+        auto expected = max_pool_backward_reference(x, dy, k.window);
+        for (Index i = 0; i < x.numel(); ++i)
+            if (!(x.data()[i] > 0)) expected.data()[i] = 0;
+        Tensor<double> dx(x.shape(), 99.0);
+        cpu::max_pool2d_relu_backward(x, dy, k.window, dx);
+        CHECK(testing::max_abs_diff(dx, expected) == 0);
+        Tensor<double> unmasked(x.shape(), 99.0);
+        cpu::max_pool2d_backward(x, dy, k.window, unmasked);
+        CHECK(testing::max_abs_diff(unmasked, expected) > 0);  // the mask removed some gradient
+    }
+    const Tensor<float> x(Shape{1, 4, 4, 2}), dy_bad(Shape{1, 2, 2, 3});
+    Tensor<float> dx(x.shape());
+    CHECK_THROWS_WITH(cpu::max_pool2d_relu_backward(x, dy_bad, window(2, 2, 2, 2, Padding::valid), dx),
+                      Catch::Contains("max_pool2d_relu_backward: output gradient has shape (1, 2, 2, 3), "
+                                      "expected (1, 2, 2, 2)"));
+}
+
 TEST_CASE("max_pool2d_backward with overlapping windows in float matches the reference", "[kernels][pool2d]") {
     const Window2D win = window(3, 3, 2, 2, Padding::valid);
     auto x = random_tensor<float>(Shape{2, 9, 8, 21}, 80, 0.0f, 4.0f);

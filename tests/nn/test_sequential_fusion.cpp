@@ -1,9 +1,9 @@
 // Fused module pairs in a Sequential (Module::fuses_with): BatchNormalization
-// then a MaxPooling2D with disjoint windows runs as one, in Sequential and
-// SequentialTail, with the same outputs, parameter gradients and input
-// gradient as the layers called one by one; which pairs fuse; the backward
-// that stops before frozen modules; and a BatchNormalization's own backward
-// refused after a fused forward.
+// then a MaxPooling2D with disjoint windows, and a Conv2D with a ReLU then a
+// MaxPooling2D, run as one, in Sequential and SequentialTail, with the same
+// outputs, parameter gradients and input gradient as the layers called one
+// by one; which pairs fuse; the backward that stops before frozen modules;
+// and a BatchNormalization's own backward refused after a fused forward.
 
 #include <bcnn/nn/batch_norm.hpp>
 #include <bcnn/nn/conv2d.hpp>
@@ -36,6 +36,19 @@ std::unique_ptr<Sequential<float>> block_model(Index pool, Index stride) {
     auto& bn = dynamic_cast<BatchNormalization<float>&>(model->at(1));
     for (auto& p : bn.named_parameters())
         p.parameter->value = testing::random_tensor<float>(p.parameter->value.shape(), 6, 0.5f, 1.5f);
+    return model;
+}
+
+// conv2d (relu) -> max_pooling2d (pool, stride) -> flatten -> dense, on (7, 9, 3) inputs.
+std::unique_ptr<Sequential<float>> conv_pool_model(Index pool, Index stride) {
+    auto model = std::make_unique<Sequential<float>>("sequential");
+    model->emplace<Conv2D<float>>(11, 3, 1, Padding::same, ActivationFn::relu);
+    model->emplace<MaxPooling2D<float>>(pool, stride);
+    model->emplace<Flatten<float>>();
+    model->emplace<Dense<float>>(4);
+    model->build(Shape{7, 9, 3});
+    Rng rng(15);
+    model->initialize(rng);
     return model;
 }
 
@@ -118,6 +131,32 @@ TEST_CASE("A fused BatchNormalization and MaxPooling2D compute what the layers c
             for (int step = 0; step < 2; ++step)
                 require_same(run_modules_by_hand(*by_hand, x, dy, training), run_model(*whole, x, dy, training));
         }
+    }
+}
+
+TEST_CASE("A Conv2D with a ReLU fuses with a following MaxPooling2D and computes what the two compute",
+          "[nn][sequential][fusion]") {
+    CHECK(conv_pool_model(2, 2)->at(0).fuses_with(conv_pool_model(2, 2)->at(1)));
+    CHECK(conv_pool_model(3, 2)->at(0).fuses_with(conv_pool_model(3, 2)->at(1)));  // overlapping windows too
+    Sequential<float> linear("linear");
+    linear.emplace<Conv2D<float>>(4, 3, 1, Padding::same);
+    linear.emplace<MaxPooling2D<float>>(2);
+    linear.build(Shape{6, 6, 2});
+    CHECK_FALSE(linear.at(0).fuses_with(linear.at(1)));  // no ReLU
+    Sequential<float> dense("dense");
+    dense.emplace<Dense<float>>(4, ActivationFn::relu);
+    dense.emplace<Dense<float>>(2);
+    dense.build(Shape{3});
+    CHECK_FALSE(dense.at(0).fuses_with(dense.at(1)));
+
+    for (const auto& [pool, stride] : std::vector<std::pair<Index, Index>>{{2, 2}, {2, 3}, {3, 2}}) {
+        CAPTURE(pool, stride);
+        auto by_hand = conv_pool_model(pool, stride);
+        auto whole = conv_pool_model(pool, stride);
+        // Inputs and a bias that make many of the ReLU's outputs 0, whole windows of them too.
+        const Tensor<float> x = testing::random_tensor<float>(Shape{3, 7, 9, 3}, 16, -1.0f, 0.5f);
+        const Tensor<float> dy = testing::random_tensor<float>(Shape{3, 4}, 17);
+        require_same(run_modules_by_hand(*by_hand, x, dy, true), run_model(*whole, x, dy, true));
     }
 }
 

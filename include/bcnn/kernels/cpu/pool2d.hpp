@@ -145,16 +145,20 @@ LaneIndex<T> first_max_position(const RowMatrix<T>& image, Index in_w, const Poo
 // Gives the window's gradient (channels [c, c + lanes) of dy at out_grad) to
 // each channel's first maximum and zero to the other pixels of the window:
 // writes dx (accumulate = false: windows do not overlap) or adds to it.
+// relu_before: the image is a ReLU's output and dx the gradient before it,
+// so the maximum gets the gradient only where it is positive.
 template <typename T>
 void spread_window_gradient(const RowMatrix<T>& image, const RowMatrix<T>& image_grad, Index in_w,
-                            const PoolCover& cover, const T* out_grad, Index c, int lanes, bool accumulate) {
+                            const PoolCover& cover, const T* out_grad, Index c, int lanes, bool accumulate,
+                            bool relu_before) {
     const LaneIndex<T> position = first_max_position(image, in_w, cover, c, lanes);
     const simd::Vec<T> grad = load_lanes(out_grad + c, lanes), zero = {};
     LaneIndex<T> current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
             T* in_grad = image_grad.row(ih * in_w + iw) + c;
-            const simd::Vec<T> share = position == current ? grad : zero;
+            simd::Vec<T> share = position == current ? grad : zero;
+            if (relu_before) share = load_lanes(image.row(ih * in_w + iw) + c, lanes) > zero ? share : zero;
             store_lanes(in_grad, accumulate ? load_lanes(in_grad, lanes) + share : share, lanes);
             current += 1;
         }
@@ -210,7 +214,7 @@ void visit_disjoint_pool_row(const WindowGeometry& g, const Window2D& window, In
 // the zero-fill and scatter that the overlapping path below still uses.)
 template <typename T>
 void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dym, const RowMatrix<T>& dxm,
-                                  Index batch, const WindowGeometry& g, const Window2D& window) {
+                                  Index batch, const WindowGeometry& g, const Window2D& window, bool relu_before) {
     const Index pixels = g.in_h * g.in_w, channels = xm.cols;
     parallel_for(0, batch * g.out_h, [&](Index image_row) {
         const Index n = image_row / g.out_h, oh = image_row % g.out_h;
@@ -225,7 +229,7 @@ void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dy
                 const T* out_grad = dym.row(image_row * g.out_w + ow);
                 for (Index c = 0; c < channels; c += simd::width<T>)
                     spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, channels),
-                                           false);
+                                           false, relu_before);
             });
     });
 }
@@ -234,7 +238,8 @@ void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dy
 // window order, parallel over (image, channel block) tasks that share no element.
 template <typename T>
 void max_pool2d_backward_overlapping(const RowMatrix<T>& xm, const RowMatrix<T>& dym, const RowMatrix<T>& dxm,
-                                     Index batch, const WindowGeometry& g, const Window2D& window) {
+                                     Index batch, const WindowGeometry& g, const Window2D& window,
+                                     bool relu_before) {
     const Index pixels = g.in_h * g.in_w;
     for_each_image_channel_block(batch, xm.cols, [&](Index n, Index c_begin, Index c_end) {
         zero_channel_block(dxm, n * pixels, pixels, c_begin, c_end);
@@ -245,9 +250,26 @@ void max_pool2d_backward_overlapping(const RowMatrix<T>& xm, const RowMatrix<T>&
                 const PoolCover cover = pool_cover(g, window, oh, ow);
                 const T* out_grad = dym.row((n * g.out_h + oh) * g.out_w + ow);
                 for (Index c = c_begin; c < c_end; c += simd::width<T>)
-                    spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, c_end), true);
+                    spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, c_end), true,
+                                           relu_before);
             }
     });
+}
+
+// max_pool2d_backward, or with relu_before max_pool2d_relu_backward, named op in errors.
+template <typename T>
+void max_pool2d_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D& window, Tensor<T>& dx,
+                         bool relu_before, const char* op) {
+    require_rank(x, 4, op, "input");
+    const WindowGeometry g = pool_geometry(x.shape(), window, op);
+    require_shape(dy, pool2d_output_shape(x.shape(), window), op, "output gradient");
+    require_shape(dx, x.shape(), op, "input gradient");
+    if (dx.numel() == 0) return;
+    const RowMatrix<T> xm = x.as_rows(op), dym = dy.as_rows(op), dxm = dx.as_rows(op);
+    if (pool_windows_disjoint(window))
+        max_pool2d_backward_disjoint(xm, dym, dxm, x.dim(0), g, window, relu_before);
+    else
+        max_pool2d_backward_overlapping(xm, dym, dxm, x.dim(0), g, window, relu_before);
 }
 
 }  // namespace detail
@@ -256,19 +278,17 @@ void max_pool2d_backward_overlapping(const RowMatrix<T>& xm, const RowMatrix<T>&
 // gradient goes to its first maximum (row-major scan order).
 template <typename T>
 void max_pool2d_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D& window, Tensor<T>& dx) {
-    const char* op = "max_pool2d_backward";
-    detail::require_rank(x, 4, op, "input");
-    const WindowGeometry g = detail::pool_geometry(x.shape(), window, op);
-    detail::require_shape(dy, pool2d_output_shape(x.shape(), window), op, "output gradient");
-    detail::require_shape(dx, x.shape(), op, "input gradient");
-    if (dx.numel() == 0) return;
-    const RowMatrix<T> xm = x.as_rows("max_pool2d_backward input");
-    const RowMatrix<T> dym = dy.as_rows("max_pool2d_backward output gradient");
-    const RowMatrix<T> dxm = dx.as_rows("max_pool2d_backward input gradient");
-    if (detail::pool_windows_disjoint(window))
-        detail::max_pool2d_backward_disjoint(xm, dym, dxm, x.dim(0), g, window);
-    else
-        detail::max_pool2d_backward_overlapping(xm, dym, dxm, x.dim(0), g, window);
+    detail::max_pool2d_backward(x, dy, window, dx, false, "max_pool2d_backward");
+}
+
+// The backward of a ReLU then max pooling, given the ReLU's output x (the
+// pooling's input) and the pooling's output gradient dy: the gradient before
+// the ReLU, max_pool2d_backward's where x > 0 and 0 elsewhere, in one pass.
+// A Conv2D with a ReLU followed by a MaxPooling2D runs its backward on it
+// (nn::KernelLayer::backward_fused) and reads no mask.
+template <typename T>
+void max_pool2d_relu_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D& window, Tensor<T>& dx) {
+    detail::max_pool2d_backward(x, dy, window, dx, true, "max_pool2d_relu_backward");
 }
 
 // x (N, H, W, C)  ->  y (N, OH, OW, C), the mean of each window's valid elements
