@@ -58,32 +58,13 @@ struct MicroKernelAvx2Float {
     // each 8-float store also writes 2 floats that the next one overwrites.
     static constexpr bool has_pack_a8 = true;
     static void pack_a8(const float* src, Index ld, float* out) {
-        const __m256 zero = _mm256_setzero_ps();
-        const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
-                     r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld),
-                     r5 = _mm256_loadu_ps(src + 5 * ld);
-        // Pairs of rows interleaved: (r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]), ...
-        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-        // Rows 0-3 of depth steps (q | q + 4): s0 q = 0, s1 q = 1, s2 q = 2, s3 q = 3; rows 4, 5, 0, 0 in s4..s7.
-        const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-        const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-        const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-        const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-        const __m256 s4 = _mm256_shuffle_ps(t4, zero, _MM_SHUFFLE(1, 0, 1, 0));
-        const __m256 s5 = _mm256_shuffle_ps(t4, zero, _MM_SHUFFLE(3, 2, 3, 2));
-        const __m256 s6 = _mm256_shuffle_ps(t5, zero, _MM_SHUFFLE(1, 0, 1, 0));
-        const __m256 s7 = _mm256_shuffle_ps(t5, zero, _MM_SHUFFLE(3, 2, 3, 2));
-        _mm256_storeu_ps(out + 0, _mm256_permute2f128_ps(s0, s4, 0x20));
-        _mm256_storeu_ps(out + 6, _mm256_permute2f128_ps(s1, s5, 0x20));
-        _mm256_storeu_ps(out + 12, _mm256_permute2f128_ps(s2, s6, 0x20));
-        _mm256_storeu_ps(out + 18, _mm256_permute2f128_ps(s3, s7, 0x20));
-        _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(s0, s4, 0x31));
-        _mm256_storeu_ps(out + 30, _mm256_permute2f128_ps(s1, s5, 0x31));
-        _mm256_storeu_ps(out + 36, _mm256_permute2f128_ps(s2, s6, 0x31));
-        _mm256_maskstore_ps(out + 42, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0),
-                            _mm256_permute2f128_ps(s3, s7, 0x31));
+        __m256 lines[8], steps[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) lines[i] = i < mr ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+        transpose8x8(lines, steps);
+#pragma GCC unroll 8
+        for (int q = 0; q < 7; ++q) _mm256_storeu_ps(out + q * mr, steps[q]);
+        _mm256_maskstore_ps(out + 7 * mr, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0), steps[7]);
     }
 
     // Packing helper for gemm.hpp: 8 depth steps of 8 lines of a full
@@ -94,15 +75,23 @@ struct MicroKernelAvx2Float {
     // (batch 32, 4096 -> 512: its weights transposed into the panels).
     static constexpr bool has_pack_b8 = true;
     static void pack_b8(const float* src, Index ld, float* out) {
-        const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
-                     r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld),
-                     r5 = _mm256_loadu_ps(src + 5 * ld), r6 = _mm256_loadu_ps(src + 6 * ld),
-                     r7 = _mm256_loadu_ps(src + 7 * ld);
-        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-        const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-        // Lines 0-3 of depth steps (q | q + 4) in s0..s3, lines 4-7 in s4..s7.
+        __m256 lines[8], steps[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) lines[i] = _mm256_loadu_ps(src + i * ld);
+        transpose8x8(lines, steps);
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + q * nr, steps[q]);
+    }
+
+private:
+    // columns[q][i] = rows[i][q], for q, i < 8.
+    static void transpose8x8(const __m256 (&rows)[8], __m256 (&columns)[8]) {
+        // Pairs of rows interleaved: (r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]), ...
+        const __m256 t0 = _mm256_unpacklo_ps(rows[0], rows[1]), t1 = _mm256_unpackhi_ps(rows[0], rows[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(rows[2], rows[3]), t3 = _mm256_unpackhi_ps(rows[2], rows[3]);
+        const __m256 t4 = _mm256_unpacklo_ps(rows[4], rows[5]), t5 = _mm256_unpackhi_ps(rows[4], rows[5]);
+        const __m256 t6 = _mm256_unpacklo_ps(rows[6], rows[7]), t7 = _mm256_unpackhi_ps(rows[6], rows[7]);
+        // Rows 0-3 of columns (q | q + 4) in s0..s3, rows 4-7 in s4..s7.
         const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
         const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
         const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
@@ -111,17 +100,16 @@ struct MicroKernelAvx2Float {
         const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
         const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
         const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-        _mm256_storeu_ps(out + 0 * nr, _mm256_permute2f128_ps(s0, s4, 0x20));
-        _mm256_storeu_ps(out + 1 * nr, _mm256_permute2f128_ps(s1, s5, 0x20));
-        _mm256_storeu_ps(out + 2 * nr, _mm256_permute2f128_ps(s2, s6, 0x20));
-        _mm256_storeu_ps(out + 3 * nr, _mm256_permute2f128_ps(s3, s7, 0x20));
-        _mm256_storeu_ps(out + 4 * nr, _mm256_permute2f128_ps(s0, s4, 0x31));
-        _mm256_storeu_ps(out + 5 * nr, _mm256_permute2f128_ps(s1, s5, 0x31));
-        _mm256_storeu_ps(out + 6 * nr, _mm256_permute2f128_ps(s2, s6, 0x31));
-        _mm256_storeu_ps(out + 7 * nr, _mm256_permute2f128_ps(s3, s7, 0x31));
+        columns[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+        columns[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+        columns[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+        columns[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+        columns[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+        columns[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+        columns[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+        columns[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
     }
 
-private:
     // row[0..16) = alpha * (lo, hi) + beta * row, row not read when beta == 0.
     static void store_row(__m256 lo, __m256 hi, float alpha, float beta, float* row) {
         const __m256 va = _mm256_set1_ps(alpha);
