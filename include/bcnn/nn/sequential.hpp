@@ -3,8 +3,8 @@
 // Backward runs in reverse and stops early: modules before the first one
 // with trainable weights get no backward call at all, so a frozen backbone
 // costs only its forward pass. A module that fuses with the next one
-// (Module::fuses_with: BatchNormalization then MaxPooling2D) runs the pair
-// as one, forward and backward.
+// (Module::fuses_with: BatchNormalization, or a Conv2D with a ReLU, then
+// MaxPooling2D) runs the pair as one, forward and backward.
 
 #include <map>
 #include <memory>

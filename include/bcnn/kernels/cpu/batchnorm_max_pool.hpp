@@ -60,36 +60,23 @@ void check_batchnorm_max_pool_forward(const Tensor<T>& x, const Window2D& window
     require_shape(pooled, pool2d_output_shape(x.shape(), window), op, "output");
 }
 
-// pooled (N, OH, OW, C) = the maximum of each window of y = affine(x);
-// shapes checked by check_batchnorm_max_pool_forward.
+// pooled (N, OH, OW, C) = the maximum of each window of y = affine(x), by
+// max_pool2d_forward's traversal and rule (for_each_pool_window, window_max_of).
 template <typename T>
 void batchnorm_max_pool(const Tensor<T>& x, const ChannelAffine& affine, const Window2D& window, Tensor<T>& pooled,
                         const char* op) {
-    const WindowGeometry g = pool_geometry(x.shape(), window, op);
-    if (pooled.numel() == 0) return;
     const ChannelAffineOf<T> map(affine);
     const Index channels = x.dim(3);
-    const RowMatrix<T> xm = x.as_rows(op), ym = pooled.as_rows(op);
-    parallel_for(0, x.dim(0) * g.out_h, [&](Index image_row) {
-        const Index n = image_row / g.out_h, oh = image_row % g.out_h;
-        for (Index ow = 0; ow < g.out_w; ++ow) {
-            const PoolCover cover = pool_cover(g, window, oh, ow);
-            T* out = ym.row(image_row * g.out_w + ow);
-            for (Index c = 0; c < channels; c += simd::width<T>) {
-                const int lanes = lanes_at<T>(c, channels);
-                const auto y_at = [&](Index ih, Index iw) {
-                    return map.apply(load_lanes(xm.row((n * g.in_h + ih) * g.in_w + iw) + c, lanes), c, lanes);
-                };
-                simd::Vec<T> best = y_at(cover.h_begin, cover.w_begin);
-                for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-                    for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-                        const simd::Vec<T> in = y_at(ih, iw);
-                        best = in > best ? in : best;  // as max_pool2d_forward: NaN first stays
-                    }
-                store_lanes(out + c, best, lanes);
-            }
+    const auto reduce = [&](T* out, const PoolCover& cover, const auto& input_row) {
+        for (Index c = 0; c < channels; c += simd::width<T>) {
+            const int lanes = lanes_at<T>(c, channels);
+            store_lanes(out + c, window_max_of<T>(cover, [&](Index ih, Index iw) {
+                            return map.apply(load_lanes(input_row(ih, iw) + c, lanes), c, lanes);
+                        }),
+                        lanes);
         }
-    });
+    };
+    for_each_pool_window(x, window, pooled, op, reduce);
 }
 
 // One image of x as the backward reads it, and the affine map's values.

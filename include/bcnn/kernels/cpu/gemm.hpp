@@ -159,7 +159,8 @@ void gemm_pack_lines(const T* src, Index ld, Index x0, Index extent, Index p0, I
             if (lines == width) {
                 Index p = 0;
                 for (; p + 8 <= kc; p += 8)
-                    for (Index x = 0; x < width; x += 8) MicroKernel<T>::pack_b8(panel + x * ld + p, ld, out + p * width + x);
+                    for (Index x = 0; x < width; x += 8)
+                        MicroKernel<T>::pack_b8(panel + x * ld + p, ld, out + p * width + x);
                 for (; p < kc; ++p)
                     for (Index x = 0; x < width; ++x) out[p * width + x] = panel[x * ld + p];
                 continue;

@@ -64,6 +64,20 @@ void zero_channel_block(const RowMatrix<T>& m, Index first_row, Index pixels, In
     for (Index p = 0; p < pixels; ++p) std::fill(m.row(first_row + p) + c_begin, m.row(first_row + p) + c_end, T(0));
 }
 
+// The maximum of value_at(ih, iw) (a simd::Vec<T>) over the window's
+// pixels, lane by lane; a later pixel wins only when strictly greater, so a
+// NaN in the first position stays, as in the scalar rule.
+template <typename T, typename ValueAt>
+simd::Vec<T> window_max_of(const PoolCover& cover, const ValueAt& value_at) {
+    simd::Vec<T> best = value_at(cover.h_begin, cover.w_begin);
+    for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
+        for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
+            const simd::Vec<T> in = value_at(ih, iw);
+            best = in > best ? in : best;
+        }
+    return best;
+}
+
 }  // namespace detail
 
 // x (N, H, W, C)  ->  (N, OH, OW, C)
@@ -103,13 +117,10 @@ void max_pool2d_forward(const Tensor<T>& x, const Window2D& window, Tensor<T>& y
     const auto reduce = [&](T* out, const detail::PoolCover& cover, const auto& input_row) {
         for (Index c = 0; c < channels; c += simd::width<T>) {
             const int lanes = detail::lanes_at<T>(c, channels);
-            simd::Vec<T> best = detail::load_lanes(input_row(cover.h_begin, cover.w_begin) + c, lanes);
-            for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-                for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-                    const simd::Vec<T> in = detail::load_lanes(input_row(ih, iw) + c, lanes);
-                    best = in > best ? in : best;  // NaN in the first position stays, as in the scalar rule
-                }
-            detail::store_lanes(out + c, best, lanes);
+            detail::store_lanes(out + c, detail::window_max_of<T>(cover, [&](Index ih, Index iw) {
+                                    return detail::load_lanes(input_row(ih, iw) + c, lanes);
+                                }),
+                                lanes);
         }
     };
     detail::for_each_pool_window(x, window, y, "max_pool2d_forward", reduce);
