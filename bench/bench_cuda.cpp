@@ -36,6 +36,7 @@
 #include <bcnn/backend/transfer.hpp>
 
 #include "layer_shapes.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -44,15 +45,6 @@ using namespace bcnn_bench;
 // The most a row may differ from bcnn's CPU kernel (max |cuda - bcnn| / max |bcnn|).
 double max_relative_error(bcnn::Precision precision) {
     return precision == bcnn::Precision::bf16 ? 8 * std::ldexp(1.0, -8) : 1e-4;
-}
-
-// "" when a usable device is present, else why not (checked once).
-const std::string& no_device_reason() {
-    static const std::string reason = [] {
-        std::string why;
-        return bcnn::cuda::device_available(&why) ? std::string() : why;
-    }();
-    return reason;
 }
 
 Tensor on_gpu(const Tensor& t) { return bcnn::to_device(t, bcnn::Device::cuda); }
@@ -114,8 +106,8 @@ struct CudaConvWorkload {
 
 void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double flops_per_call,
              bcnn::Precision precision) {
-    if (!no_device_reason().empty()) {
-        state.SkipWithError(("not run: no CUDA device (" + no_device_reason() + ")").c_str());
+    if (!no_cuda_device_reason().empty()) {
+        state.SkipWithError(("not run: no CUDA device (" + no_cuda_device_reason() + ")").c_str());
         return;
     }
     std::string error;

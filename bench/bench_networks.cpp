@@ -13,6 +13,14 @@
 // process's peak resident set during the benchmark (bench/support.hpp).
 // Each benchmark reports the median (and mean, stddev) of 3 repetitions.
 //
+// With the CUDA backend the same four run on the GPU as BM_<network>/cuda
+// (float, TF32 off) and BM_<network>/cuda_bf16 (under
+// cuda::ComputePrecisionScope(Precision::bf16)): the model behind
+// nn::OnDevice, as train_bloodcells --device cuda runs it, so each step's
+// time includes moving the host batch up and the logits (or features) back,
+// which also waits for the device. Without a usable GPU these rows are
+// skipped with "not run: no CUDA device (...)".
+//
 // Run (Release build; a few minutes on 2 cores, the DenseNet201 step taking longest):
 //   build/release/bench/bcnn_bench --benchmark_filter='BM_(custom|vgg16|densenet)'
 // OMP_NUM_THREADS sets the thread count.
@@ -21,14 +29,21 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include <bcnn/core/parallel.hpp>
 #include <bcnn/core/rng.hpp>
 #include <bcnn/models/custom_cnn.hpp>
 #include <bcnn/models/densenet.hpp>
 #include <bcnn/models/vgg16.hpp>
+#include <bcnn/nn/on_device.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/train_step.hpp>
+
+#ifdef BCNN_WITH_CUDA
+#include <bcnn/backend/cuda/precision.hpp>
+#endif
 
 #include "support.hpp"
 
@@ -65,28 +80,36 @@ void set_counters(benchmark::State& state, const bcnn_bench::PeakRssMeter& peak_
     peak_rss.report(state);
 }
 
-// A model built after the peak-RSS reset, initialised, and a batch of images.
+// A model built after the peak-RSS reset, initialised, on `device` (behind
+// nn::OnDevice unless that is the CPU), and a batch of host images.
 struct Workload {
     bcnn_bench::PeakRssMeter peak_rss;  // first: the reset precedes everything below
     bcnn::Rng rng{kSeed};
     std::unique_ptr<bcnn::nn::Sequential<float>> model;
+    std::unique_ptr<bcnn::nn::OnDevice<float>> on_device;
     Tensor<float> images;
 
     template <typename MakeModel>
-    explicit Workload(MakeModel make_model) : model(make_model()) {
+    Workload(MakeModel make_model, bcnn::Device device) : model(make_model()) {
         model->initialize(rng);
+        if (device != bcnn::Device::cpu) on_device = std::make_unique<bcnn::nn::OnDevice<float>>(*model, device);
         images = random_images(rng);
+    }
+
+    // The model as the benchmark runs it: host batches in, host outputs out.
+    bcnn::nn::Module<float>& run() {
+        return on_device ? static_cast<bcnn::nn::Module<float>&>(*on_device) : *model;
     }
 };
 
 // Times train::TrainStep (what fit does per batch) with Adam on the model of `make_model`.
 template <typename MakeModel>
-void time_training_step(benchmark::State& state, MakeModel make_model) {
-    Workload work(make_model);
+void time_training_step(benchmark::State& state, bcnn::Device device, MakeModel make_model) {
+    Workload work(make_model, device);
     const Tensor<std::int32_t> labels = cyclic_labels();
     bcnn::optim::Adam<float> adam;
     bcnn::Rng dropout_rng(kSeed + 1);
-    bcnn::train::TrainingState<float> training{*work.model, adam, dropout_rng};
+    bcnn::train::TrainingState<float> training{work.run(), adam, dropout_rng};
     bcnn::train::TrainStep step(training);
     step(work.images, labels);
     for (auto _ : state) benchmark::DoNotOptimize(step(work.images, labels).loss);
@@ -95,35 +118,36 @@ void time_training_step(benchmark::State& state, MakeModel make_model) {
 
 // Times an inference-mode forward of the model of `make_model`.
 template <typename MakeModel>
-void time_inference_forward(benchmark::State& state, MakeModel make_model) {
-    Workload work(make_model);
+void time_inference_forward(benchmark::State& state, bcnn::Device device, MakeModel make_model) {
+    Workload work(make_model, device);
     const bcnn::nn::Context inference = bcnn::nn::inference_only_context();
-    work.model->forward(work.images, inference);
+    work.run().forward(work.images, inference);
     for (auto _ : state) {
-        const Tensor<float> features = work.model->forward(work.images, inference);
+        const Tensor<float> features = work.run().forward(work.images, inference);
         benchmark::DoNotOptimize(features.data());
         benchmark::ClobberMemory();
     }
     set_counters(state, work.peak_rss);
 }
 
-void BM_custom_cnn_train_step(benchmark::State& state) {
-    time_training_step(state, [] { return bcnn::models::make_custom_cnn<float>(kClasses, kImageSize); });
+void custom_cnn_train_step(benchmark::State& state, bcnn::Device device) {
+    time_training_step(state, device, [] { return bcnn::models::make_custom_cnn<float>(kClasses, kImageSize); });
 }
 
-void BM_vgg16_backbone_forward(benchmark::State& state) {
-    time_inference_forward(state, [] { return bcnn::models::make_vgg16_backbone<float>(kImageSize); });
+void vgg16_backbone_forward(benchmark::State& state, bcnn::Device device) {
+    time_inference_forward(state, device, [] { return bcnn::models::make_vgg16_backbone<float>(kImageSize); });
 }
 
-void BM_densenet201_backbone_forward(benchmark::State& state) {
-    time_inference_forward(state, [] { return bcnn::models::make_densenet_backbone<float>(201, kImageSize); });
+void densenet201_backbone_forward(benchmark::State& state, bcnn::Device device) {
+    time_inference_forward(state, device,
+                           [] { return bcnn::models::make_densenet_backbone<float>(201, kImageSize); });
 }
 
 // Model 4 fine-tuned with the last dense block unfrozen: backward runs through
 // the head, bn and conv5 (whose BatchNorms use batch statistics); the frozen
 // layers below only go forward.
-void BM_densenet201_last_block_step(benchmark::State& state) {
-    time_training_step(state, [] {
+void densenet201_last_block_step(benchmark::State& state, bcnn::Device device) {
+    time_training_step(state, device, [] {
         auto model = bcnn::models::make_densenet201_classifier<float>(kClasses, kImageSize);
         bcnn::models::set_densenet_conv5_trainable(model->at(0));
         return model;
@@ -136,9 +160,49 @@ void whole_network(benchmark::internal::Benchmark* b) {
     b->Repetitions(3)->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
-BENCHMARK(BM_custom_cnn_train_step)->Iterations(10)->Apply(whole_network);
-BENCHMARK(BM_vgg16_backbone_forward)->Iterations(3)->Apply(whole_network);
-BENCHMARK(BM_densenet201_backbone_forward)->Iterations(3)->Apply(whole_network);
-BENCHMARK(BM_densenet201_last_block_step)->Iterations(3)->Apply(whole_network);
+using NetworkBenchmark = void (*)(benchmark::State&, bcnn::Device);
+
+// The networks and their timed iterations (on the CPU; the GPU rows take 10x as many).
+struct Network {
+    const char* name;
+    NetworkBenchmark run;
+    int iterations;
+};
+const Network kNetworks[] = {{"BM_custom_cnn_train_step", custom_cnn_train_step, 10},
+                             {"BM_vgg16_backbone_forward", vgg16_backbone_forward, 3},
+                             {"BM_densenet201_backbone_forward", densenet201_backbone_forward, 3},
+                             {"BM_densenet201_last_block_step", densenet201_last_block_step, 3}};
+
+#ifdef BCNN_WITH_CUDA
+// The network on the GPU at `precision`; skipped, saying why, without a usable device.
+void on_cuda(benchmark::State& state, NetworkBenchmark run, bcnn::Precision precision) {
+    const std::string& no_device = bcnn_bench::no_cuda_device_reason();
+    if (!no_device.empty()) {
+        state.SkipWithError(("not run: no CUDA device (" + no_device + ")").c_str());
+        return;
+    }
+    const bcnn::cuda::ComputePrecisionScope scope(precision);
+    run(state, bcnn::Device::cuda);
+}
+#endif
+
+bool register_networks() {
+    for (const Network& network : kNetworks) {
+        benchmark::RegisterBenchmark(network.name, network.run, bcnn::Device::cpu)
+            ->Iterations(network.iterations)
+            ->Apply(whole_network);
+#ifdef BCNN_WITH_CUDA
+        for (const auto& [suffix, precision] :
+             {std::pair{"/cuda", bcnn::Precision::fp32}, std::pair{"/cuda_bf16", bcnn::Precision::bf16}})
+            benchmark::RegisterBenchmark((std::string(network.name) + suffix).c_str(), on_cuda, network.run,
+                                         precision)
+                ->Iterations(10 * network.iterations)
+                ->Apply(whole_network);
+#endif
+    }
+    return true;
+}
+
+const bool registered = register_networks();
 
 }  // namespace

@@ -20,6 +20,7 @@ Sections:
   GEMM rows       BM_gemm_float/ARGS: GFLOP/s, % of BM_fma_peak's GFLOP/s,
                   BM_gemm_eigen_float/ARGS's GFLOP/s and bcnn/Eigen
   whole networks  BM_<network> and keras_peer's <network>: images/s, peak RSS, bcnn/Keras
+  GPU networks    BM_<network>/cuda and /cuda_bf16 against BM_<network>: images/s, GPU/CPU
   paired rounds   the same, per round of --paired, and the median (min-max) of the rounds' ratios
   other rows      anything else, with its counters
 Ratios are of throughputs: above 1 means bcnn is faster. A missing peer shows "not run".
@@ -284,6 +285,32 @@ def network_section(results, keras, used):
          "bcnn/Keras"], rows) + [""]
 
 
+GPU_NETWORK_ENGINES = ("cuda", "cuda_bf16")
+
+
+def gpu_network_section(results, used):
+    """Whole networks on the GPU: BM_<row>/cuda and BM_<row>/cuda_bf16 against the CPU's BM_<row>."""
+    networks = []
+    for name in results:
+        network, _, engine = name.partition("/")
+        if name.startswith("BM_") and engine in GPU_NETWORK_ENGINES and network not in networks:
+            networks.append(network)
+    rows = []
+    for network in networks:
+        cpu, cuda, bf16 = (results.get(network + suffix) for suffix in ("", "/cuda", "/cuda_bf16"))
+        used.update(network + suffix for suffix in ("/cuda", "/cuda_bf16"))
+        cpu_rate = value(cpu, IMAGES_COUNTERS)
+        rows.append([network[3:], cell(cpu, IMAGES_COUNTERS), cell(cuda, IMAGES_COUNTERS), cell(bf16, IMAGES_COUNTERS),
+                     ratio(value(cuda, IMAGES_COUNTERS), cpu_rate), ratio(value(bf16, IMAGES_COUNTERS), cpu_rate)])
+    if not rows:
+        return []
+    return ["## Whole networks on the GPU (batch 32, 150×150×3)", "",
+            "CUDA: float32 (TF32 off); CUDA bf16: bf16 tensor-core convolutions and matrix products with float "
+            "master weights. The model runs behind nn::OnDevice: host batch up, output back, each step. "
+            "GPU/CPU above 1: the GPU is faster.", ""] + markdown(
+        ["network", "CPU images/s", "CUDA images/s", "CUDA bf16 images/s", "CUDA/CPU", "CUDA bf16/CPU"], rows) + [""]
+
+
 def keras_rows_by_name(data):
     """keras_peer.py's rows by name, from its parsed JSON (None: no rows)."""
     return {row["name"]: row for row in (data or {}).get("rows", [])}
@@ -454,6 +481,7 @@ def render(bcnn_data, keras=None, machine_line=None, commit=None, threads=None, 
     results = read_bcnn(bcnn_data)
     used = set()
     body = layer_section(results, used) + gemm_section(results, used) + network_section(results, keras, used)
+    body += gpu_network_section(results, used)
     body += paired_section(paired)
     body += other_section(results, used)
     lines = header(bcnn_data, results, keras, machine_line or machine(), commit or git_commit(os.getcwd()), threads)

@@ -12,11 +12,18 @@
 // peak is the process's since it started, and the benchmark's label says so;
 // where /proc/self/status has no VmHWM the counter is left out, and the label
 // says that.
+//
+// With the CUDA backend, no_cuda_device_reason() says once per process why
+// the GPU rows cannot run ("" when a usable device is present).
 
 #include <benchmark/benchmark.h>
 
 #include <fstream>
 #include <string>
+
+#ifdef BCNN_WITH_CUDA
+#include <bcnn/backend/cuda/device.hpp>
+#endif
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -67,5 +74,16 @@ public:
 private:
     bool reset_;
 };
+
+#ifdef BCNN_WITH_CUDA
+// "" when a usable CUDA device is present, else why not (checked once).
+inline const std::string& no_cuda_device_reason() {
+    static const std::string reason = [] {
+        std::string why;
+        return bcnn::cuda::device_available(&why) ? std::string() : why;
+    }();
+    return reason;
+}
+#endif
 
 }  // namespace bcnn_bench

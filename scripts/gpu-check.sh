@@ -1,34 +1,61 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU (a lent machine's minutes go
 # to running, not setting up): configures and builds the CUDA backend, its
-# tests and bcnn_bench (build/gpu, Release, -march from BCNN_MARCH, default
-# x86-64-v3 so a build made elsewhere runs there too), runs every CUDA op
-# against its CPU op with BCNN_REQUIRE_CUDA=1 (no GPU is then a failure, not
-# a skip; bf16/fp16 mixed precision included), runs the convolution
-# benchmarks on the GPU (float and bf16 rows) next to the CPU rows of the
-# same shapes, and prints the table (bench/make_table.py).
+# tests, bcnn_bench and train_bloodcells (build/gpu, Release, -march from
+# BCNN_MARCH, default x86-64-v3 so a build made elsewhere runs there too), runs
+# every CUDA op against its CPU op with BCNN_REQUIRE_CUDA=1 (no GPU is then a
+# failure, not a skip; bf16/fp16 mixed precision and the real-image training
+# runs included), trains each model for a few steps with train_bloodcells
+# --device cuda, runs the benchmarks on the GPU (convolution float and bf16
+# rows next to the CPU rows of the same shapes; the whole networks on CPU, GPU
+# and GPU bf16) and prints the table (bench/make_table.py).
 #
-#   scripts/gpu-check.sh [--no-build] [--filter REGEX] [--threads N]
+#   scripts/gpu-check.sh [--no-build] [--build-dir DIR] [--data DIR] [--filter REGEX]
+#                        [--repetitions N] [--threads N]
 #
-#   --no-build      use the binaries already in build/gpu (built on another
-#                   machine of the same architecture and carried over)
-#   --filter REGEX  bcnn_bench rows (default: every conv2d row, CUDA, CUDA bf16 and CPU)
-#   --threads N     CPU threads of the CPU rows (default: all cores)
+#   --no-build       use the binaries already in the build folder (built on another
+#                    machine of the same architecture and carried over)
+#   --build-dir DIR  the build folder (default build/gpu); with --no-build it needs
+#                    only tests/cuda/bcnn_cuda_tests, bench/bcnn_bench and
+#                    examples/train_bloodcells, plus lib/ for libraries the machine lacks
+#   --data DIR       the blood-cell folder (default: the tests' and the program's own
+#                    default, ../shared/data/blood-cells)
+#   --filter REGEX   bcnn_bench rows (default: every conv2d row, CUDA, CUDA bf16 and
+#                    CPU, and the whole networks)
+#   --repetitions N  of each benchmark row (default 3)
+#   --threads N      CPU threads of the CPU rows (default: all cores)
 #
-# cuDNN is found in /usr/local/cuda, under CUDNN_ROOT, or in pip's
-# nvidia-cudnn-cu13 (cuda/CMakeLists.txt). Outputs stay in build/gpu.
+# cuDNN and cuBLAS are found in /usr/local/cuda, under CUDNN_ROOT, or in pip's
+# nvidia-* packages (cuda/CMakeLists.txt at build time; here, their lib folders
+# join LD_LIBRARY_PATH). Outputs stay in the build folder.
+#
+# A lent machine (the device tool) gets the checkout without ../shared and
+# cannot reach Debian's archive. So, on this machine: build (the line under
+# --no-build's "build" step, with -DBCNN_ONEDNN_LIBRARY=OFF to leave oneDNN
+# out), copy the three binaries and the libraries the lent machine lacks
+# (libbenchmark.so.1debian, libgomp.so.1, libcudart.so.13) into an ignored
+# folder laid out as --build-dir expects, make the images with
+#   scripts/gpu-data.py .devdata/blood-cells
+# and send both (carry) to run
+#   scripts/gpu-check.sh --no-build --build-dir .devbuild --data .devdata/blood-cells --repetitions 1
+# (about 4.5 minutes on an H200 with BCNN_LAYER_MIN_TIME=0.1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=build/gpu
 build=1
-filter='^(cuda|cuda_bf16|bcnn)/conv2d/'
+data=
+filter='^((cuda|cuda_bf16|bcnn)/conv2d/|BM_(custom|vgg16|densenet))'
+repetitions=3
 threads=$(nproc)
-usage="usage: scripts/gpu-check.sh [--no-build] [--filter REGEX] [--threads N]"
+usage="usage: scripts/gpu-check.sh [--no-build] [--build-dir DIR] [--data DIR] [--filter REGEX] [--repetitions N] [--threads N]"
 while (($#)); do
   case $1 in
     --no-build) build=0; shift ;;
+    --build-dir) build_dir=${2:?$usage}; shift 2 ;;
+    --data) data=$(realpath "${2:?$usage}"); shift 2 ;;
     --filter) filter=${2:?$usage}; shift 2 ;;
+    --repetitions) repetitions=${2:?$usage}; shift 2 ;;
     --threads) threads=${2:?$usage}; shift 2 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "$usage" >&2; exit 2 ;;
@@ -42,24 +69,46 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 if ((build)); then
   echo "== build ($build_dir)"
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=ON -DBCNN_BUILD_TESTS=ON \
-    -DBCNN_BUILD_BENCH=ON -DBCNN_BUILD_EXAMPLES=OFF -DBCNN_MARCH="${BCNN_MARCH:-x86-64-v3}"
-  cmake --build "$build_dir" --target bcnn_cuda_tests bcnn_bench -j "$(nproc)"
+    -DBCNN_BUILD_BENCH=ON -DBCNN_BUILD_EXAMPLES=ON -DBCNN_MARCH="${BCNN_MARCH:-x86-64-v3}"
+  cmake --build "$build_dir" --target bcnn_cuda_tests bcnn_bench train_bloodcells -j "$(nproc)"
 fi
-for binary in tests/cuda/bcnn_cuda_tests bench/bcnn_bench; do
-  [[ -x $build_dir/$binary ]] || { echo "gpu-check: $build_dir/$binary is missing (was the CUDA backend built?)" >&2; exit 1; }
+tests=$build_dir/tests/cuda/bcnn_cuda_tests bench=$build_dir/bench/bcnn_bench
+train=$build_dir/examples/train_bloodcells
+for binary in "$tests" "$bench" "$train"; do
+  [[ -x $binary ]] || { echo "gpu-check: $binary is missing (was the CUDA backend built?)" >&2; exit 1; }
 done
 
+# Libraries carried with the binaries, and pip's cuDNN/cuBLAS where the toolkit has none.
+library_path=$(realpath -m "$build_dir/lib")
+pip_libraries=$(python3 -c 'import glob, nvidia; print(":".join(sorted({d for p in nvidia.__path__
+                            for d in glob.glob(p + "/*/lib")})))' 2>/dev/null || true)
+export LD_LIBRARY_PATH=$library_path${pip_libraries:+:$pip_libraries}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+if [[ -n $data ]]; then export BCNN_BLOOD_CELLS_DIR=$data; fi
+export XDG_CACHE_HOME=$(realpath -m "$build_dir/cache")  # train_bloodcells' caches
+
+failed=()
 echo "== CUDA ops against the CPU ops"
-tests_status=0
-BCNN_REQUIRE_CUDA=1 "$build_dir/tests/cuda/bcnn_cuda_tests" || tests_status=$?
+BCNN_REQUIRE_CUDA=1 "$tests" || failed+=("bcnn_cuda_tests (exit $?)")
+
+echo "== train_bloodcells --device cuda"
+run_dir=$build_dir/gpu-runs
+for run in "custom fp32" "custom bf16" "custom fp16" "vgg16 bf16" "densenet201 bf16"; do
+  read -r model precision <<<"$run"
+  args=(--model "$model" --device cuda --precision "$precision" --epochs 2 --limit 40 --out "$run_dir/$model-$precision")
+  [[ $model == custom ]] || args+=(--random-backbone-weights --epochs 1 --limit 20)
+  [[ -z $data ]] || args+=(--data "$data")
+  echo "-- train_bloodcells ${args[*]}"
+  "$train" "${args[@]}" || failed+=("train_bloodcells $model $precision (exit $?)")
+done
 
 echo "== benchmarks: $filter, CPU rows with $threads threads"
-OMP_NUM_THREADS=$threads "$build_dir/bench/bcnn_bench" --benchmark_filter="$filter" --benchmark_repetitions=3 \
-  --benchmark_report_aggregates_only=true --benchmark_out="$build_dir/gpu.json" --benchmark_out_format=json >/dev/null
+OMP_NUM_THREADS=$threads "$bench" --benchmark_filter="$filter" --benchmark_repetitions="$repetitions" \
+  --benchmark_report_aggregates_only=true --benchmark_out="$build_dir/gpu.json" --benchmark_out_format=json >/dev/null ||
+  failed+=("bcnn_bench (exit $?)")
 python3 bench/make_table.py --bcnn "$build_dir/gpu.json" --threads "$threads" --out "$build_dir/gpu-table.md"
 
-if ((tests_status != 0)); then
-  echo "gpu-check: the CUDA tests FAILED (exit $tests_status)" >&2
-  exit "$tests_status"
+if ((${#failed[@]})); then
+  printf 'gpu-check: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
 fi
-echo "gpu-check: CUDA tests passed; table in $build_dir/gpu-table.md"
+echo "gpu-check: CUDA tests and GPU training runs passed; table in $build_dir/gpu-table.md"

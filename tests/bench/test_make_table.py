@@ -70,6 +70,13 @@ BENCHMARKS = (
                {"images/s": 6.0, "peak_rss_MB": 900.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
     + repeated("BM_densenet201_backbone_forward/iterations:3/repeats:3/real_time",
                {"images/s": 18.0, "peak_rss_MB": 800.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    # The same networks on the GPU: measured, skipped for want of a GPU, or absent.
+    + repeated("BM_custom_cnn_train_step/cuda/iterations:100/repeats:3/real_time",
+               {"images/s": 600.0, "peak_rss_MB": 900.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    + repeated("BM_custom_cnn_train_step/cuda_bf16/iterations:100/repeats:3/real_time",
+               {"images/s": 900.0, "peak_rss_MB": 900.0}, {"images/s": 1.0, "peak_rss_MB": 1.0})
+    + [skipped("BM_vgg16_backbone_forward/cuda/iterations:30/repeats:3/real_time",
+               "not run: no CUDA device (no driver)")]
     # Something the table has no section for.
     + repeated("BM_something_else", {"widgets": 7.0}, {"widgets": 1.0})
 )
@@ -156,6 +163,15 @@ class MakeTableTest(unittest.TestCase):
         self.assertEqual(self.row("densenet201_last_block_step"),
                          ["densenet201_last_block_step", "not run", "—", "8.00", "—", "2,500", "—"])
 
+    def test_gpu_network_rows_against_the_cpu(self):
+        self.assertEqual(self.row("custom_cnn_train_step", 1),
+                         ["custom_cnn_train_step", "60.0", "600", "900", "10.00×", "15.00×"])
+        self.assertEqual(self.row("vgg16_backbone_forward", 1),
+                         ["vgg16_backbone_forward", "6.00", "not run: no CUDA device (no driver)", "not run", "—",
+                          "—"])
+        self.assertEqual(len(table_rows(self.text, "densenet201_backbone_forward")), 1)  # no GPU rows, no GPU line
+        self.assertEqual(table_rows(self.text, "BM_custom_cnn_train_step/cuda"), [])
+
     def test_unclassified_rows_are_listed(self):
         self.assertEqual(self.row("BM_something_else"), ["BM_something_else", "widgets 7.00"])
         self.assertEqual(table_rows(self.text, "BM_gemm_float/m:256/n:256/k:256"), [])
@@ -222,7 +238,7 @@ class MakeTableTest(unittest.TestCase):
             with open(out) as f:
                 written = f.read()
         self.assertEqual(written, printed.stdout)
-        self.assertEqual(len(table_rows(written, "custom_cnn_train_step")), 1)
+        self.assertEqual(table_rows(written, "custom_cnn_train_step"), table_rows(self.text, "custom_cnn_train_step"))
 
 
 if __name__ == "__main__":
