@@ -29,7 +29,9 @@
 //
 // Bias: cudnnAddTensor after the convolution; its gradient:
 // cudnnConvolutionBackwardBias. Algorithms: conv_algorithms.hpp; float never
-// uses TF32 unless cuda::set_conv2d_tf32(true).
+// uses TF32 unless cuda::set_conv2d_tf32(true). The weights gradient in
+// double is our own direct sum (filter_gradient_kernels.hpp): cuDNN 9 has no
+// NHWC backward-filter algorithm for double.
 //
 // Mixed precision (cuda::compute_precision() bf16 or fp16, float tensors
 // only): cuDNN gets 16-bit x, weights, y, dy, dx and d_weights with float
@@ -50,6 +52,7 @@
 #include "bcnn/backend/cuda/conv2d.hpp"
 #include "bcnn/kernels/cpu/conv2d.hpp"
 #include "conv_algorithms.hpp"
+#include "filter_gradient_kernels.hpp"
 #include "nhwc_staging.hpp"
 #include "precision_kernels.hpp"
 #include "stream.hpp"
@@ -226,6 +229,29 @@ public:
             copy(krsc_layout(), static_cast<const T*>(krsc), hwio_layout(), d_weights.data());
     }
 
+    // The weights gradient of double x (input()'s) and dy (packed), summed
+    // directly into d_weights (HWIO, contiguous) without cuDNN.
+    void direct_filter_gradient(const void* x_data, const void* dy_data, Tensor<double>& d_weights) {
+        kernels::FilterGradientGeometry g{};
+        g.batch = dims_.batch;
+        g.in_h = padded_h_;
+        g.in_w = padded_w_;
+        g.channels = dims_.channels;
+        g.out_h = dims_.geometry.out_h;
+        g.out_w = dims_.geometry.out_w;
+        g.filters = dims_.filters;
+        g.kernel_h = dims_.window.kernel_h;
+        g.kernel_w = dims_.window.kernel_w;
+        g.stride_h = dims_.window.stride_h;
+        g.stride_w = dims_.window.stride_w;
+        g.pad_top = dims_.geometry.pad_top;
+        g.pad_left = dims_.geometry.pad_left;
+        g.groups = groups_;
+        BCNN_CUDA_CHECK(kernels::filter_gradient(g, static_cast<const double*>(x_data),
+                                                 static_cast<const double*>(dy_data), d_weights.data()),
+                        where_ << ", weights gradient (direct, double)");
+    }
+
     // cuDNN's alpha and beta: of T, also for 16-bit data (its compute type is float).
     static const T* one() { return detail::one<T>(); }
     static const T* zero() { return detail::zero<T>(); }
@@ -331,7 +357,9 @@ void convolution_backward(Convolution<T>& conv, const Tensor<T>& x, const Tensor
     ConvProblem problem = conv.problem();
     if (d_bias)
         conv.bias_gradient(conv.half() ? conv.packed_output_gradient(dy) : static_cast<const T*>(dy_data), *d_bias);
-    if (d_weights) {
+    if constexpr (std::is_same<T, double>::value) {
+        if (d_weights) conv.direct_filter_gradient(conv.input(x), dy_data, *d_weights);
+    } else if (d_weights) {
         const void* x_data = conv.input(x);
         void* dw_data = conv.filter_gradient();
         const ConvAlgorithm algorithm = backward_filter_algorithm(problem, x_data, dy_data, dw_data);

@@ -68,11 +68,16 @@ Tensor<To> cast(const Tensor<From>& t) {
 // max |actual - expected| / max |expected|; infinity when the shapes differ
 // or `actual` (on any device) holds a non-finite value, e.g. an unwritten
 // NaN-poisoned element.
+//
+// min_scale: where a result is a difference of larger terms that cancel (a
+// batch norm's dx; exactly zero with one value per channel), each side's
+// rounding is relative to those terms, not to the result: the caller passes
+// their size, and the difference is taken relative to max(max |expected|, min_scale).
 template <typename T>
-double relative_difference(const Tensor<T>& actual, const Tensor<double>& expected) {
+double relative_difference(const Tensor<T>& actual, const Tensor<double>& expected, double min_scale = 0) {
     if (actual.shape() != expected.shape()) return std::numeric_limits<double>::infinity();
     const std::vector<double> a = cast<double>(actual).to_vector(), e = expected.to_vector();
-    double diff = 0, scale = 0;
+    double diff = 0, scale = min_scale;
     for (std::size_t i = 0; i < a.size(); ++i) {
         if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();
         diff = std::max(diff, std::abs(a[i] - e[i]));

@@ -1,8 +1,10 @@
 #pragma once
-// The real images of the GPU training tests: 400 TRAIN images of
-// ../shared's blood-cell set (100 per class, evenly spread; read-only, no
-// cache written), split stratified 80/20 into training and unseen images,
-// and their batch loaders (batches of 32, the same seed on every device).
+// The real images of the GPU training tests: 500 TRAIN images of
+// ../shared's blood-cell set (125 per class, evenly spread; read-only, no
+// cache written), split stratified 80/20 into 400 training and 100 unseen
+// images, and their batch loaders (batches of 32, the same seed on every
+// device). The same images and split as the CPU's real-image training test
+// (tests/train/test_train_real_images.cpp), whose accuracy CI checks.
 
 #include <catch2/catch.hpp>
 
@@ -25,14 +27,14 @@ struct RealImages {
     std::vector<std::vector<Index>> parts;  // training, unseen
 };
 
-// The 400 images at image_size x image_size, and the split.
+// The 500 images at image_size x image_size, and the split.
 inline RealImages load_real_images(Index image_size) {
-    const data::ImageFolder folder = data::spread_per_class(data::scan_image_folder(blood_cells_split("TRAIN")), 100);
+    const data::ImageFolder folder = data::spread_per_class(data::scan_image_folder(blood_cells_split("TRAIN")), 125);
     data::LoadOptions options;
     options.size = image_size;
     options.strict = true;
     RealImages d{data::load_images(folder, options), {}};
-    REQUIRE(d.images.size() == 400);
+    REQUIRE(d.images.size() == 500);
     const std::vector<std::int32_t> labels(d.images.labels.data(), d.images.labels.data() + d.images.size());
     d.parts = data::stratified_split(labels, {0.8, 0.2}, 10);
     return d;

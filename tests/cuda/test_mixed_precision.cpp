@@ -260,8 +260,8 @@ TEST_CASE("bf16 conv2d and dense on cuda read and write channel slices of wider 
 
 namespace {
 
-// The small network (tests/train/small_network.hpp) at 48x48 on 400 TRAIN
-// images (100 per class), 320 to train and 80 unseen, 15 epochs of Adam 1e-3
+// The small network (tests/train/small_network.hpp) at 48x48 on 500 TRAIN
+// images (125 per class), 400 to train and 100 unseen, 15 epochs of Adam 1e-3
 // behind nn::OnDevice, as test_train_custom_cnn.cpp's fp32 run.
 struct TrainingRun {
     double first_loss, last_loss, accuracy;
