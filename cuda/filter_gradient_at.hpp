@@ -5,12 +5,7 @@
 // arithmetic on the host against the CPU kernels, where CI has no GPU.
 
 #include "bcnn/core/shape.hpp"
-
-#if defined(__CUDACC__)
-#define BCNN_HOST_DEVICE __host__ __device__
-#else
-#define BCNN_HOST_DEVICE
-#endif
+#include "host_device.hpp"
 
 namespace bcnn {
 namespace cuda {

@@ -7,11 +7,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define BCNN_HOST_DEVICE __host__ __device__
-#else
-#define BCNN_HOST_DEVICE
-#endif
+#include "host_device.hpp"
 
 namespace bcnn {
 namespace cuda {
