@@ -30,15 +30,8 @@
 # join LD_LIBRARY_PATH). Outputs stay in the build folder.
 #
 # A lent machine (the device tool) gets the checkout without ../shared and
-# cannot reach Debian's archive. So, on this machine: build (the line under
-# --no-build's "build" step, with -DBCNN_ONEDNN_LIBRARY=OFF to leave oneDNN
-# out), copy the three binaries and the libraries the lent machine lacks
-# (libbenchmark.so.1debian, libgomp.so.1, libcudart.so.13) into an ignored
-# folder laid out as --build-dir expects, make the images with
-#   scripts/gpu-data.py .devdata/blood-cells
-# and send both (carry) to run
-#   scripts/gpu-check.sh --no-build --build-dir .devbuild --data .devdata/blood-cells --repetitions 1
-# (about 4.5 minutes on an H200 with BCNN_LAYER_MIN_TIME=0.1).
+# cannot reach Debian's archive: scripts/gpu-stage.sh builds here and stages
+# the binaries, libraries and images to send with it, and says how to run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

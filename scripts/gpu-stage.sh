@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prepares, on this machine, what a lent GPU machine (the device tool) needs
+# to run scripts/gpu-check.sh without building or reaching ../shared:
+#   build/gpu   the CUDA build (Release, -march=x86-64-v3, sm_90, no oneDNN:
+#               its 40 MB library would not fit a call's 64 MiB)
+#   .devbuild/  bcnn_cuda_tests, bcnn_bench and train_bloodcells in the layout
+#               gpu-check.sh --build-dir expects, and in lib/ the libraries the
+#               lent machine lacks (Google Benchmark, libgomp, the CUDA runtime)
+#   .devdata/   the images (scripts/gpu-data.py)
+# Both folders are added to .git/info/exclude. Then, with the device tool:
+#   run(command="BCNN_LAYER_MIN_TIME=0.1 bash scripts/gpu-check.sh --no-build --build-dir .devbuild
+#                --data .devdata/blood-cells --repetitions 1 2>&1 | tee $OUT/gpu-check.log;
+#                cp .devbuild/gpu.json .devbuild/gpu-table.md $OUT/", carry=[".devbuild", ".devdata"])
+# (about 4.5 minutes on an H200).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=ON -DBCNN_BUILD_TESTS=ON \
+  -DBCNN_BUILD_BENCH=ON -DBCNN_BUILD_EXAMPLES=ON -DBCNN_MARCH=x86-64-v3 -DBCNN_ONEDNN_LIBRARY=OFF \
+  -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON >/dev/null
+cmake --build build/gpu --target bcnn_cuda_tests bcnn_bench train_bloodcells -j "$(nproc)"
+
+mkdir -p .git/info
+for folder in /.devbuild/ /.devdata/; do
+  grep -qxF "$folder" .git/info/exclude 2>/dev/null || echo "$folder" >>.git/info/exclude
+done
+rm -rf .devbuild
+mkdir -p .devbuild/tests/cuda .devbuild/bench .devbuild/examples .devbuild/lib
+cp build/gpu/tests/cuda/bcnn_cuda_tests .devbuild/tests/cuda/
+cp build/gpu/bench/bcnn_bench .devbuild/bench/
+cp build/gpu/examples/train_bloodcells .devbuild/examples/
+for library in libbenchmark.so libgomp.so libcudart.so; do
+  path=$(ldd build/gpu/bench/bcnn_bench | awk -v l="$library" 'index($1, l) == 1 {print $3}')
+  [[ -n $path ]] || { echo "gpu-stage.sh: bcnn_bench links no $library" >&2; exit 1; }
+  cp -L "$path" ".devbuild/lib/$(basename "$path")"
+done
+rm -rf .devdata
+python3 scripts/gpu-data.py .devdata/blood-cells
+du -sh .devbuild .devdata
