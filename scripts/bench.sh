@@ -117,7 +117,7 @@ if ((keras && paired_rounds)) && [[ " ${rows[*]} " == *" custom_cnn_train_step "
     ((round % 2)) || order=(keras bcnn)
     for tool in "${order[@]}"; do
       if [[ $tool == bcnn ]]; then
-        "$out/bcnn_bench" --benchmark_filter='^BM_custom_cnn_train_step$' \
+        "$out/bcnn_bench" --benchmark_filter='^BM_custom_cnn_train_step/iterations:' \
           --benchmark_out="$out/paired/round-$round-bcnn.json" --benchmark_out_format=json >&2
       else
         "$keras_python" bench/keras_peer.py --threads "$threads" --rows custom_cnn_train_step \
