@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <utility>
 
 #include <bcnn/backend/cuda/conv2d.hpp>
 #include <bcnn/backend/cuda/device.hpp>
@@ -106,10 +105,7 @@ struct CudaConvWorkload {
 
 void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double flops_per_call,
              bcnn::Precision precision) {
-    if (!no_cuda_device_reason().empty()) {
-        state.SkipWithError(("not run: no CUDA device (" + no_cuda_device_reason() + ")").c_str());
-        return;
-    }
+    if (skip_without_cuda_device(state)) return;
     std::string error;
     try {
         const bcnn::cuda::ComputePrecisionScope scope(precision);
@@ -141,15 +137,14 @@ void run_row(benchmark::State& state, const ConvShape& shape, Pass pass, double 
 }
 
 bool register_cuda_rows() {
-    for (const auto& [engine, precision] :
-         {std::pair{"cuda", bcnn::Precision::fp32}, std::pair{"cuda_bf16", bcnn::Precision::bf16}})
+    for (const CudaEngine& engine : kCudaEngines)
         for (const ConvShape& s : conv_shapes())
             for (Pass p : kAllPasses) {
                 const double flops = s.flops_per_pass() * pass_multiple(p);
-                const bcnn::Precision row_precision = precision;
+                const bcnn::Precision precision = engine.precision;
                 benchmark::RegisterBenchmark(
-                    row_name(engine, "conv2d", pass_name(p), s.name()).c_str(),
-                    [=](benchmark::State& state) { run_row(state, s, p, flops, row_precision); })
+                    row_name(engine.name, "conv2d", pass_name(p), s.name()).c_str(),
+                    [=](benchmark::State& state) { run_row(state, s, p, flops, precision); })
                     ->Unit(benchmark::kMillisecond)
                     ->UseManualTime()
                     ->MinTime(kLayerMinTime);

@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 
 #include <bcnn/core/parallel.hpp>
 #include <bcnn/core/rng.hpp>
@@ -176,11 +175,7 @@ const Network kNetworks[] = {{"BM_custom_cnn_train_step", custom_cnn_train_step,
 #ifdef BCNN_WITH_CUDA
 // The network on the GPU at `precision`; skipped, saying why, without a usable device.
 void on_cuda(benchmark::State& state, NetworkBenchmark run, bcnn::Precision precision) {
-    const std::string& no_device = bcnn_bench::no_cuda_device_reason();
-    if (!no_device.empty()) {
-        state.SkipWithError(("not run: no CUDA device (" + no_device + ")").c_str());
-        return;
-    }
+    if (bcnn_bench::skip_without_cuda_device(state)) return;
     const bcnn::cuda::ComputePrecisionScope scope(precision);
     run(state, bcnn::Device::cuda);
 }
@@ -192,10 +187,9 @@ bool register_networks() {
             ->Iterations(network.iterations)
             ->Apply(whole_network);
 #ifdef BCNN_WITH_CUDA
-        for (const auto& [suffix, precision] :
-             {std::pair{"/cuda", bcnn::Precision::fp32}, std::pair{"/cuda_bf16", bcnn::Precision::bf16}})
-            benchmark::RegisterBenchmark((std::string(network.name) + suffix).c_str(), on_cuda, network.run,
-                                         precision)
+        for (const bcnn_bench::CudaEngine& engine : bcnn_bench::kCudaEngines)
+            benchmark::RegisterBenchmark((std::string(network.name) + "/" + engine.name).c_str(), on_cuda,
+                                         network.run, engine.precision)
                 ->Iterations(10 * network.iterations)
                 ->Apply(whole_network);
 #endif

@@ -297,8 +297,10 @@ def gpu_network_section(results, used):
             networks.append(network)
     rows = []
     for network in networks:
-        cpu, cuda, bf16 = (results.get(network + suffix) for suffix in ("", "/cuda", "/cuda_bf16"))
-        used.update(network + suffix for suffix in ("/cuda", "/cuda_bf16"))
+        gpu_names = [f"{network}/{engine}" for engine in GPU_NETWORK_ENGINES]
+        used.update(gpu_names)
+        cpu = results.get(network)
+        cuda, bf16 = (results.get(name) for name in gpu_names)
         cpu_rate = value(cpu, IMAGES_COUNTERS)
         rows.append([network[3:], cell(cpu, IMAGES_COUNTERS), cell(cuda, IMAGES_COUNTERS), cell(bf16, IMAGES_COUNTERS),
                      ratio(value(cuda, IMAGES_COUNTERS), cpu_rate), ratio(value(bf16, IMAGES_COUNTERS), cpu_rate)])

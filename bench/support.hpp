@@ -13,8 +13,10 @@
 // where /proc/self/status has no VmHWM the counter is left out, and the label
 // says that.
 //
-// With the CUDA backend, no_cuda_device_reason() says once per process why
-// the GPU rows cannot run ("" when a usable device is present).
+// With the CUDA backend: kCudaEngines, the GPU rows' engines (cuda: float;
+// cuda_bf16: under cuda::ComputePrecisionScope(Precision::bf16)), and
+// skip_without_cuda_device(), which skips a row with "not run: no CUDA device
+// (why)" where no usable device is present (checked once per process).
 
 #include <benchmark/benchmark.h>
 
@@ -23,6 +25,7 @@
 
 #ifdef BCNN_WITH_CUDA
 #include <bcnn/backend/cuda/device.hpp>
+#include <bcnn/backend/precision.hpp>
 #endif
 
 #if defined(__GLIBC__)
@@ -76,13 +79,21 @@ private:
 };
 
 #ifdef BCNN_WITH_CUDA
-// "" when a usable CUDA device is present, else why not (checked once).
-inline const std::string& no_cuda_device_reason() {
-    static const std::string reason = [] {
+struct CudaEngine {
+    const char* name;  // the rows' engine: cuda/<op>/..., BM_<network>/cuda
+    bcnn::Precision precision;
+};
+constexpr CudaEngine kCudaEngines[] = {{"cuda", bcnn::Precision::fp32}, {"cuda_bf16", bcnn::Precision::bf16}};
+
+// Skips the row, saying why, when no usable CUDA device is present; true then.
+inline bool skip_without_cuda_device(benchmark::State& state) {
+    static const std::string no_device = [] {
         std::string why;
         return bcnn::cuda::device_available(&why) ? std::string() : why;
     }();
-    return reason;
+    if (no_device.empty()) return false;
+    state.SkipWithError(("not run: no CUDA device (" + no_device + ")").c_str());
+    return true;
 }
 #endif
 

@@ -6,7 +6,7 @@
 A lent machine gets the checkout alone, not ../shared. This copies, keeping the
 dataset2-master/images/SPLIT/CLASS layout:
   TRAIN        125 images a class: exactly the ones the GPU training tests pick
-               (tests/cuda/real_images.hpp: data::spread_per_class(TRAIN, 125),
+               (tests/train/real_images.hpp: data::spread_per_class(TRAIN, 125),
                the same evenly spaced choice over the sorted file names)
   TEST         40 a class, evenly spread (train_bloodcells --limit 40)
   TEST_SIMPLE  all of it (71 images)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares, on this machine, what a lent GPU machine (the device tool) needs
 # to run scripts/gpu-check.sh without building or reaching ../shared:
-#   build/gpu   the CUDA build (Release, -march=x86-64-v3, sm_90, no oneDNN:
-#               its 40 MB library would not fit a call's 64 MiB)
+#   build/gpu   the CUDA build (gpu-check.sh --build-only: Release,
+#               -march=x86-64-v3, sm_90, no oneDNN)
 #   .devbuild/  bcnn_cuda_tests, bcnn_bench and train_bloodcells in the layout
 #               gpu-check.sh --build-dir expects, and in lib/ the libraries the
 #               lent machine lacks (Google Benchmark, libgomp, the CUDA runtime)
@@ -15,10 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=ON -DBCNN_BUILD_TESTS=ON \
-  -DBCNN_BUILD_BENCH=ON -DBCNN_BUILD_EXAMPLES=ON -DBCNN_MARCH=x86-64-v3 -DBCNN_ONEDNN_LIBRARY=OFF \
-  -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON >/dev/null
-cmake --build build/gpu --target bcnn_cuda_tests bcnn_bench train_bloodcells -j "$(nproc)"
+bash scripts/gpu-check.sh --build-only --build-dir build/gpu >/dev/null
 
 mkdir -p .git/info
 for folder in /.devbuild/ /.devdata/; do

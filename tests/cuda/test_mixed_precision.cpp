@@ -25,7 +25,7 @@
 #include <bcnn/train/fit.hpp>
 
 #include "cuda/compare.hpp"
-#include "cuda/real_images.hpp"
+#include "train/real_images.hpp"
 #include "support/random.hpp"
 #include "train/small_network.hpp"
 

@@ -32,7 +32,7 @@
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 
-#include "cuda/real_images.hpp"
+#include "train/real_images.hpp"
 #include "train/small_network.hpp"
 
 using namespace bcnn;

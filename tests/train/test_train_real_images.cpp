@@ -7,50 +7,24 @@
 // training, as in the study's pooled protocol; generalising to TEST's other
 // source images takes the full data set and is measured by train_bloodcells.)
 
-#include <bcnn/data/batch_loader.hpp>
-#include <bcnn/data/image_folder.hpp>
-#include <bcnn/data/load_images.hpp>
-#include <bcnn/data/split.hpp>
-#include <bcnn/nn/sequential.hpp>
 #include <bcnn/optim/adam.hpp>
 #include <bcnn/train/fit.hpp>
 #include <catch2/catch.hpp>
-#include <cstdint>
-#include <vector>
 
-#include "data/data_support.hpp"
+#include "train/real_images.hpp"
 #include "train/small_network.hpp"
 
 using namespace bcnn;
-using namespace bcnn::nn;
 
 namespace {
 
 constexpr Index kImageSize = 48;
 
-data::LoadedImages load_subset(const std::string& split, std::size_t per_class) {
-    const data::ImageFolder folder = data::spread_per_class(data::scan_image_folder(testing::blood_cells_split(split)), per_class);
-    data::LoadOptions options;
-    options.size = kImageSize;  // no cache: nothing is written
-    options.strict = true;
-    return data::load_images(folder, options);
-}
-
-data::BatchLoader loader_of(const data::LoadedImages& images, std::vector<Index> indices, bool training) {
-    data::BatchLoaderOptions options;
-    options.batch_size = 32;
-    options.shuffle = training;
-    options.seed = 3;
-    return data::BatchLoader(images.images, images.labels, std::move(indices), options);
-}
-
 }  // namespace
 
 TEST_CASE("a short training on 400 real images classifies 100 unseen ones far above chance", "[train][e2e][real-data]") {
-    const data::LoadedImages images = load_subset("TRAIN", 125);
-    REQUIRE(images.size() == 500);
-    const std::vector<std::int32_t> labels(images.labels.data(), images.labels.data() + images.size());
-    const auto parts = data::stratified_split(labels, {0.8, 0.2}, 10);
+    const testing::RealImages d = testing::load_real_images(kImageSize);
+    const auto& parts = d.parts;
     REQUIRE(parts[0].size() == 400);
     REQUIRE(parts[1].size() == 100);
 
@@ -59,8 +33,8 @@ TEST_CASE("a short training on 400 real images classifies 100 unseen ones far ab
     model->initialize(rng);
     optim::Adam<float> adam;
     train::TrainingState<float> state{*model, adam, rng};
-    auto train_loader = loader_of(images, parts[0], true);
-    auto test_loader = loader_of(images, parts[1], false);
+    auto train_loader = testing::real_image_batches(d.images, parts[0], true);
+    auto test_loader = testing::real_image_batches(d.images, parts[1], false);
     train::FitOptions options;
     options.epochs = 15;
     const train::History history = train::fit(state, train_loader, nullptr, options);

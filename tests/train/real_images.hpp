@@ -1,10 +1,10 @@
 #pragma once
-// The real images of the GPU training tests: 500 TRAIN images of
+// The real images of the training tests on the CPU (test_train_real_images.cpp,
+// whose accuracy CI checks) and on the GPU (tests/cuda): 500 TRAIN images of
 // ../shared's blood-cell set (125 per class, evenly spread; read-only, no
 // cache written), split stratified 80/20 into 400 training and 100 unseen
 // images, and their batch loaders (batches of 32, the same seed on every
-// device). The same images and split as the CPU's real-image training test
-// (tests/train/test_train_real_images.cpp), whose accuracy CI checks.
+// device).
 
 #include <catch2/catch.hpp>
 
