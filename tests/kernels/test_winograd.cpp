@@ -699,37 +699,43 @@ TEST_CASE("narrow winograd weights gradient reads channel slices; depends on the
     CHECK(bitwise_equal(narrow_weights_gradient(x, dy, same), narrow_weights_gradient(x, dy, same)));
 }
 
-TEST_CASE("narrow winograd relu backward gives its two gradients, in one pass over the blocks", "[kernels][winograd]") {
+TEST_CASE("narrow winograd backward gives its two gradients and the bias's, in one pass over the blocks",
+          "[kernels][winograd]") {
     // Same padding: the same blocks and chunks as the two calls, so the same
-    // bits; valid: dx has more tiles than dy, the chunks differ.
+    // bits; valid: dx has more tiles than dy, the chunks differ. With and
+    // without a ReLU before dy.
     std::uint64_t seed = 13000;
-    for (const Case& c : narrow_cases<double>()) {
-        CAPTURE(c.x, c.filters, padding_name(c.padding));
-        const Operands o = random_operands(c, seed);
-        const Tensor<double> y = narrow_forward(o.x, o.w, &o.b, c.padding, cpu::ActivationFn::relu);
-        const auto dy = random_tensor<double>(y.shape(), ++seed);
-        Tensor<double> db(Shape{c.filters}), separate_db(Shape{c.filters});
-        const Tensor<double> separate_dw = narrow_weights_gradient(o.x, dy, c.padding, &y, &separate_db);
-        const Tensor<double> separate_dx = narrow_input_gradient(o.x.shape(), o.w, dy, c.padding, &y);
-        Tensor<double> dw(o.w.shape()), dx(o.x.shape());
-        const RowMatrix<double> mask = y.as_rows();
-        cpu::detail::conv2d_winograd_narrow_relu_backward(dims(o.x.shape(), o.w.shape(), c.padding), o.x.as_rows(),
-                                                          dy.as_rows(), mask, o.w.data(), dx.as_rows(), dw.data(),
-                                                          db.data());
-        if (c.padding == same) {
-            CHECK(bitwise_equal(dw, separate_dw));
-            CHECK(bitwise_equal(db, separate_db));
+    for (const Case& c : narrow_cases<double>())
+        for (const bool relu : {true, false}) {
+            CAPTURE(c.x, c.filters, padding_name(c.padding), relu);
+            const Operands o = random_operands(c, seed);
+            const Tensor<double> y = narrow_forward(o.x, o.w, &o.b, c.padding, cpu::ActivationFn::relu);
+            const Tensor<double>* relu_output = relu ? &y : nullptr;
+            const auto dy = random_tensor<double>(y.shape(), ++seed);
+            Tensor<double> db(Shape{c.filters}), separate_db(Shape{c.filters});
+            const Tensor<double> separate_dw = narrow_weights_gradient(o.x, dy, c.padding, relu_output, &separate_db);
+            const Tensor<double> separate_dx = narrow_input_gradient(o.x.shape(), o.w, dy, c.padding, relu_output);
+            Tensor<double> dw(o.w.shape()), dx(o.x.shape());
+            const RowMatrix<double> mask = y.as_rows();
+            cpu::detail::conv2d_winograd_narrow_backward(dims(o.x.shape(), o.w.shape(), c.padding), o.x.as_rows(),
+                                                         dy.as_rows(), relu ? &mask : nullptr, o.w.data(),
+                                                         dx.as_rows(), dw.data(), db.data());
+            if (c.padding == same) {
+                CHECK(bitwise_equal(dw, separate_dw));
+                CHECK(bitwise_equal(db, separate_db));
+            }
+            CHECK(bitwise_equal(dx, separate_dx));
+            const Tensor<double> dy_read = relu ? masked(dy, y) : dy;
+            const Tensor<double> expected_dw = reference_weights_gradient(o.x, dy_read, c.filters, c.padding);
+            CHECK(max_abs_diff(dw, expected_dw) < 1e-12 * std::max(1.0, max_abs(expected_dw)));
+            CHECK(max_abs_diff(db, channel_sums(dy_read)) < 1e-12 * std::max(1.0, max_abs(db)));
         }
-        CHECK(bitwise_equal(dx, separate_dx));
-        const Tensor<double> expected_dw = reference_weights_gradient(o.x, masked(dy, y), c.filters, c.padding);
-        CHECK(max_abs_diff(dw, expected_dw) < 1e-12 * std::max(1.0, max_abs(expected_dw)));
-        CHECK(max_abs_diff(db, channel_sums(masked(dy, y))) < 1e-12 * std::max(1.0, max_abs(db)));
-    }
     const Tensor<double> x(Shape{1, 5, 5, 3}), w(Shape{3, 3, 3, 8}), y(Shape{1, 5, 5, 8});
     Tensor<double> dx(x.shape()), dw(w.shape());
-    CHECK_THROWS_WITH(cpu::detail::conv2d_winograd_narrow_relu_backward(
-                          dims(x.shape(), w.shape(), same), x.as_rows(), y.as_rows(), y.as_rows(), w.data(),
+    const RowMatrix<double>* no_relu = nullptr;
+    CHECK_THROWS_WITH(cpu::detail::conv2d_winograd_narrow_backward(dims(x.shape(), w.shape(), same), x.as_rows(),
+                                                                   y.as_rows(), no_relu, w.data(),
                           dx.as_rows(), dw.data(), static_cast<double*>(nullptr)),
-                      Catch::Contains("conv2d_winograd_narrow_relu_backward: needs a 3x3 stride-1 kernel") &&
+                      Catch::Contains("conv2d_winograd_narrow_backward: needs a 3x3 stride-1 kernel") &&
                           Catch::Contains("3 -> 8"));
 }

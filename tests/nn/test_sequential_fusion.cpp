@@ -1,6 +1,6 @@
 // Fused module pairs in a Sequential (Module::fuses_with): BatchNormalization
 // then a MaxPooling2D with disjoint windows, and a Conv2D with a ReLU then a
-// MaxPooling2D, run as one, in Sequential and SequentialTail, with the same
+// MaxPooling2D (narrow Winograd's pooling as it writes too), run as one, in Sequential and SequentialTail, with the same
 // outputs, parameter gradients and input gradient as the layers called one
 // by one; which pairs fuse; the backward that stops before frozen modules;
 // and a BatchNormalization's own backward refused after a fused forward.
@@ -48,6 +48,21 @@ std::unique_ptr<Sequential<float>> conv_pool_model(Index pool, Index stride) {
     model->emplace<Dense<float>>(4);
     model->build(Shape{7, 9, 3});
     Rng rng(15);
+    model->initialize(rng);
+    return model;
+}
+
+// conv2d (16 -> 16, relu) -> max_pooling2d -> flatten -> dense, on (9, 7, 16)
+// inputs: narrow Winograd's layer, whose kernel pools as it writes on the CPU
+// (cpu::conv2d_relu_max_pool_forward).
+std::unique_ptr<Sequential<float>> winograd_pool_model() {
+    auto model = std::make_unique<Sequential<float>>("sequential");
+    model->emplace<Conv2D<float>>(16, 3, 1, Padding::same, ActivationFn::relu);
+    model->emplace<MaxPooling2D<float>>(2);
+    model->emplace<Flatten<float>>();
+    model->emplace<Dense<float>>(4);
+    model->build(Shape{9, 7, 16});
+    Rng rng(25);
     model->initialize(rng);
     return model;
 }
@@ -157,6 +172,22 @@ TEST_CASE("A Conv2D with a ReLU fuses with a following MaxPooling2D and computes
         const Tensor<float> x = testing::random_tensor<float>(Shape{3, 7, 9, 3}, 16, -1.0f, 0.5f);
         const Tensor<float> dy = testing::random_tensor<float>(Shape{3, 4}, 17);
         require_same(run_modules_by_hand(*by_hand, x, dy, true), run_model(*whole, x, dy, true));
+    }
+}
+
+TEST_CASE("A Conv2D whose kernel pools as it writes computes what the two layers compute",
+          "[nn][sequential][fusion]") {
+    REQUIRE(cpu::conv2d_relu_max_pool_applies<float>(Shape{9, 7, 16}, Shape{3, 3, 16, 16},
+                                                     ConvParams{1, 1, Padding::same}, Window2D{2, 2, 2, 2}));
+    for (const bool training : {true, false}) {
+        CAPTURE(training);
+        auto by_hand = winograd_pool_model();
+        auto whole = winograd_pool_model();
+        const Tensor<float> x = testing::random_tensor<float>(Shape{3, 9, 7, 16}, 26, -1.0f, 0.5f);
+        const Tensor<float> dy = testing::random_tensor<float>(Shape{3, 4}, 27);
+        // Twice: the second forward reuses the buffers of the first.
+        for (int step = 0; step < 2; ++step)
+            require_same(run_modules_by_hand(*by_hand, x, dy, training), run_model(*whole, x, dy, training));
     }
 }
 

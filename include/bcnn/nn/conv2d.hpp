@@ -4,6 +4,7 @@
 // Initial values: kernel glorot_uniform (fan_in = KH*KW*C, fan_out = KH*KW*filters), bias 0.
 
 #include "bcnn/backend/conv2d.hpp"
+#include "bcnn/kernels/cpu/conv2d_max_pool.hpp"
 #include "bcnn/nn/kernel_layer.hpp"
 #include "bcnn/nn/spatial.hpp"
 
@@ -51,6 +52,15 @@ protected:
                            Tensor<T>& pre, OptionalOutput<T> dx, OptionalOutput<T> d_kernel,
                            OptionalOutput<T> d_bias) override {
         backend::conv2d_relu_backward(x, kernel, y, dy, params_, pre, dx, d_kernel, d_bias);
+    }
+
+    bool fuses_pool_on_cpu(const Window2D& window) const override {
+        return cpu::conv2d_relu_max_pool_applies<T>(this->input_shape(), this->kernel().shape(), params_, window);
+    }
+
+    void run_forward_pooled(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias,
+                            const Window2D& window, Tensor<T>& y, Tensor<T>& pooled) override {
+        cpu::conv2d_relu_max_pool_forward(x, kernel, bias, params_, window, y, pooled);
     }
 
 private:

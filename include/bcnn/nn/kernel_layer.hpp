@@ -13,6 +13,9 @@
 // gradient before the ReLU straight from the pooling's output gradient on
 // the CPU (cpu::max_pool2d_relu_backward, backward_fused), so its own
 // backward reads no mask (conv2d_1 and its pooling in the custom CNN: 0.90-0.95x the pair's backward).
+// Where the layer's CPU kernel takes the pair's forward as one
+// (fuses_pool_on_cpu: a Conv2D that cpu::conv2d_relu_max_pool_applies to,
+// the custom CNN's conv2d_1), it pools as it writes (kernels/cpu/conv2d_max_pool.hpp).
 
 #include "bcnn/kernels/cpu/pool2d.hpp"
 #include "bcnn/nn/activation_fn.hpp"
@@ -65,10 +68,23 @@ public:
                dynamic_cast<const MaxPooling2D<T>*>(&next) != nullptr;
     }
 
-    // The forward is the two layers' own (forward_fused's default); dy is the
-    // pooling's output gradient. On the CPU the gradient before the ReLU
-    // comes from max_pool2d_relu_backward of this layer's output, and the
-    // kernel's backward then needs no mask; elsewhere the two layers apart.
+    // The two layers' forwards, or on the CPU where fuses_pool_on_cpu, this
+    // layer's kernel computing both outputs (run_forward_pooled).
+    Tensor<T> forward_fused(Module<T>& next, const Tensor<T>& x, const Context& context) override {
+        const auto& pool = dynamic_cast<const MaxPooling2D<T>&>(next);
+        if (this->device() != Device::cpu || !fuses_pool_on_cpu(pool.window()))
+            return Module<T>::forward_fused(next, x, context);
+        this->check_input(x);
+        input_ = x;
+        output_ = this->reuse(own_output_, this->batch_shape(x.dim(0), this->output_shape()));
+        Tensor<T>& pooled = this->reuse(pooled_output_, this->batch_shape(x.dim(0), pool.output_shape()));
+        run_forward_pooled(x, kernel_->value, bias_ ? &bias_->value : nullptr, pool.window(), output_, pooled);
+        return pooled;
+    }
+
+    // dy is the pooling's output gradient. On the CPU the gradient before
+    // the ReLU comes from max_pool2d_relu_backward of this layer's output,
+    // and the kernel's backward then needs no mask; elsewhere the two layers apart.
     Tensor<T> backward_fused(Module<T>& next, const Tensor<T>& dy, bool need_input_grad) override {
         if (this->device() != Device::cpu) return Module<T>::backward_fused(next, dy, need_input_grad);
         const auto& pool = dynamic_cast<const MaxPooling2D<T>&>(next);
@@ -97,6 +113,16 @@ protected:
                                    OptionalOutput<T> d_kernel, OptionalOutput<T> d_bias) {
         const Tensor<T>& d_linear = activation_backward(ActivationFn::relu, y, dy, pre, d_bias);
         run_backward(x, kernel, d_linear, dx, d_kernel, d_bias);
+    }
+
+    // Whether this layer's CPU kernel takes its forward (with its ReLU) and
+    // a following max pooling `window` as one, run_forward_pooled. No
+    // layer's does unless it says so.
+    virtual bool fuses_pool_on_cpu(const Window2D& /*window*/) const { return false; }
+    // y = relu(op(x, kernel) + bias) and pooled = max_pool2d(y, window).
+    virtual void run_forward_pooled(const Tensor<T>& /*x*/, const Tensor<T>& /*kernel*/, OptionalInput<T> /*bias*/,
+                                    const Window2D& /*window*/, Tensor<T>& /*y*/, Tensor<T>& /*pooled*/) {
+        BCNN_CHECK(false, this->type() << " '" << this->name() << "' has no kernel fused with its pooling");
     }
 
     // Keras' defaults: kernel glorot_uniform with the fans of its shape, bias 0.
@@ -135,6 +161,7 @@ private:
     Tensor<T> input_;
     Tensor<T> output_;      // the last forward's output: own_output_ or forward_into's y
     Tensor<T> own_output_;  // this layer's buffer, reused from step to step
+    Tensor<T> pooled_output_;  // forward_fused's pooled output, where this layer's kernel computed it
     Tensor<T> pre_activation_grad_, input_grad_;
 };
 

@@ -275,11 +275,18 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
         return;
     }
     const RowMatrix<T> dym = dy.as_rows("conv2d_backward output gradient");
+    const bool narrow = conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d);
+    if (narrow && dx && d_weights && (!d_bias || d_bias->is_contiguous())) {  // all in one pass over dy
+        detail::conv2d_winograd_narrow_backward(d, x.as_rows(op), dym, static_cast<const RowMatrix<T>*>(nullptr),
+                                                weights.data(), dx->as_rows(op), d_weights->data(),
+                                                d_bias ? d_bias->data() : nullptr);
+        return;
+    }
     const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
     if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
     if (d_weights) {
         const RowMatrix<T> xm = x.as_rows("conv2d_backward input");
-        if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d))
+        if (narrow)
             detail::conv2d_winograd_narrow_weights_gradient(d, xm, dym, d_weights->data());
         else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_weights_gradient(d))
             detail::conv2d_direct_weights_gradient(d, xm, dym, d_weights->data());
@@ -288,7 +295,7 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     }
     if (!dx) return;
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
-    if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d))
+    if (narrow)
         detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dxm);
     else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
         detail::conv2d_direct_input_gradient(d, dym, weights.data(), dxm);
@@ -347,8 +354,8 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     const RowMatrix<T> mask = relu_output.as_rows(op), dym = dy.as_rows(op);
     T* d_bias_data = d_bias ? d_bias->data() : nullptr;
     if (narrow && dx) {
-        detail::conv2d_winograd_narrow_relu_backward(d, x.as_rows(op), dym, mask, weights.data(), dx->as_rows(op),
-                                                     d_weights->data(), d_bias_data);
+        detail::conv2d_winograd_narrow_backward(d, x.as_rows(op), dym, &mask, weights.data(), dx->as_rows(op),
+                                                d_weights->data(), d_bias_data);
         return;
     }
     if (narrow) {

@@ -28,6 +28,7 @@
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/conv2d_direct.hpp"
+#include "bcnn/kernels/cpu/pool2d.hpp"
 #include "bcnn/kernels/cpu/simd.hpp"
 #include "bcnn/kernels/cpu/winograd.hpp"
 
@@ -240,6 +241,25 @@ void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index bloc
                         out.row((n * g.out_h + top + i) * g.out_w + left + j));
 }
 
+// The 2x2 max pooling (stride 2, 'valid') of the 4x4 outputs at (top,
+// left) of image n of out (height x width pixels): the windows inside
+// pooled (N, height / 2, width / 2, K), as max_pool2d_forward computes them
+// (window_max_of). top and left are even.
+template <typename T>
+void winograd_narrow_pool_tile(const RowMatrix<T>& out, Index height, Index width, Index n, Index top, Index left,
+                               const RowMatrix<T>& pooled) {
+    const Index pooled_h = height / 2, pooled_w = width / 2;
+    for (Index i = top / 2; i < std::min(top / 2 + 2, pooled_h); ++i)
+        for (Index j = left / 2; j < std::min(left / 2 + 2, pooled_w); ++j) {
+            T* const to = pooled.row((n * pooled_h + i) * pooled_w + j);
+            const PoolCover cover{2 * i, 2 * i + 2, 2 * j, 2 * j + 2};
+            for (Index k = 0; k < out.cols; k += simd::width<T>)
+                simd::store(to + k, window_max_of<T>(cover, [&](Index h, Index w) {
+                                return simd::load(out.row((n * height + h) * width + w) + k);
+                            }));
+        }
+}
+
 // Step 2 for one block of `count` tiles: m[xi] = v[xi] * U[xi].
 template <typename T>
 void winograd_narrow_products(const T* v, const T* u_blocked, const std::vector<DirectFilterBlock>& blocks,
@@ -265,6 +285,8 @@ void winograd_narrow_products(const T* v, const T* u_blocked, const std::vector<
 // correlation of in (N, H, W, C), read where mask > 0 when mask is given
 // (zero outside; window shifted by pad_top / pad_left), with the kernel
 // whose transform is u (36, C, K)); extents from d; bias may be nullptr.
+// With pooled set (N, OH / 2, OW / 2, K): also out's 2x2 max pooling
+// (stride 2, 'valid'), tile by tile as it is written.
 // run_block computes the outputs of one block of tiles.
 template <typename T>
 struct WinogradNarrowCorrelation {
@@ -274,6 +296,7 @@ struct WinogradNarrowCorrelation {
     const T* bias;
     ActivationFn activation;
     const RowMatrix<T>& out;
+    const RowMatrix<T>* pooled = nullptr;
     WinogradNarrowTiles tiles;
     std::vector<DirectFilterBlock> blocks;
     std::vector<T> u_blocked, zeros;
@@ -307,6 +330,7 @@ struct WinogradNarrowCorrelation {
             const WinogradTile tile = tiles(b * block + t);
             winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row, tile.col,
                                         scratch.tile, out);
+            if (pooled) winograd_narrow_pool_tile(out, g.out_h, g.out_w, tile.n, tile.row, tile.col, *pooled);
         }
     }
 };

@@ -156,7 +156,7 @@ struct WinogradNarrowWeightsGradient {
           x(input),
           dy(gradient),
           relu_output(mask),
-          with_bias(bias && mask),
+          with_bias(bias),
           tiles(dims),
           blocks(direct_filter_blocks<T>(dims)),
           offsets(static_cast<std::size_t>(dims.channels + kDirectAccumulators)),
@@ -194,8 +194,8 @@ struct WinogradNarrowWeightsGradient {
 
 // x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (3, 3, C, K), overwritten;
 // winograd_narrow_applicable(d). Through a ReLU (relu_output, dy's shape, or
-// nullptr): dy is read where relu_output > 0, and d_bias (K, or nullptr) is
-// overwritten with its sum over the output pixels. Blocks of tiles are cut
+// nullptr): dy is read where relu_output > 0. d_bias (K, or nullptr) is
+// overwritten with the sum of the dy read over the output pixels. Blocks of tiles are cut
 // into chunks_per_team() chunks with partial sums each, added in chunk
 // order: the result depends on the thread count only.
 template <typename T>
@@ -213,20 +213,21 @@ void conv2d_winograd_narrow_weights_gradient(const Conv2DDims& d, const RowMatri
     gradient.store(partials, parts, d_weights, d_bias);
 }
 
-// Both gradients of relu(conv(x, weights) + bias) from its output
-// relu_output and output gradient dy: d_weights (3, 3, C, K) and d_bias (K,
-// or nullptr) as conv2d_winograd_narrow_weights_gradient, dx (N, H, W, C) as
+// Both gradients of conv(x, weights) + bias, or of relu(conv(x, weights) +
+// bias) given its output relu_output (dy's shape, or nullptr: no ReLU), from
+// the output gradient dy: d_weights (3, 3, C, K) and d_bias (K, or nullptr)
+// as conv2d_winograd_narrow_weights_gradient, dx (N, H, W, C) as
 // conv2d_winograd_narrow_input_gradient, each reading dy where relu_output
 // > 0, with block b of both in turn: the dy the input gradient reads comes
-// from cache after the weights gradient's.
+// from cache after the weights gradient's, and d_bias is summed on the way.
 template <typename T>
-void conv2d_winograd_narrow_relu_backward(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
-                                          const RowMatrix<T>& relu_output, const T* weights, const RowMatrix<T>& dx,
-                                          T* d_weights, T* d_bias) {
-    require_winograd_narrow<T>(d, "conv2d_winograd_narrow_relu_backward");
-    const WinogradNarrowWeightsGradient<T> gradient(d, x, dy, &relu_output, d_bias != nullptr);
+void conv2d_winograd_narrow_backward(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
+                                     const RowMatrix<T>* relu_output, const T* weights, const RowMatrix<T>& dx,
+                                     T* d_weights, T* d_bias) {
+    require_winograd_narrow<T>(d, "conv2d_winograd_narrow_backward");
+    const WinogradNarrowWeightsGradient<T> gradient(d, x, dy, relu_output, d_bias != nullptr);
     const WinogradNarrowCorrelation<T> input_gradient =
-        winograd_narrow_input_gradient_correlation(d, dy, weights, dx, &relu_output);
+        winograd_narrow_input_gradient_correlation(d, dy, weights, dx, relu_output);
     const Index blocks = std::max(gradient.tiles.blocks, input_gradient.tiles.blocks);
     const Index widest = std::max(d.channels, d.filters);
     const int parts = static_cast<int>(std::clamp<Index>(blocks, 1, chunks_per_team()));
