@@ -23,7 +23,7 @@ TEST_CASE("Shape counts elements and prints like Keras", "[core][shape]") {
     CHECK_THROWS_WITH(s[4], Catch::Contains("axis 4 out of range for rank 4"));
 }
 
-TEST_CASE("Tensor allocates zeroed, 64-byte aligned, contiguous memory", "[core][tensor]") {
+TEST_CASE("Tensor allocates zeroed, 64-byte aligned (large: 2 MiB), contiguous memory", "[core][tensor]") {
     for (Index n : {1, 3, 17, 1000}) {
         const Tensor<float> t(Shape{n, 3});
         CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0);
@@ -31,6 +31,17 @@ TEST_CASE("Tensor allocates zeroed, 64-byte aligned, contiguous memory", "[core]
         CHECK(t.device() == Device::cpu);
         for (float v : t.to_vector()) CHECK(v == 0.0f);
     }
+    // From 4 MiB on: aligned to 2 MiB huge pages (Storage), still zeroed and whole to the last value.
+    for (Index values : {Index(1) << 20, (Index(5) << 20) / 4 + 3}) {
+        CAPTURE(values);
+        Tensor<float> large(Shape{values});
+        CHECK(reinterpret_cast<std::uintptr_t>(large.data()) % (std::uintptr_t(2) << 20) == 0);
+        CHECK(large.data()[values - 1] == 0.0f);
+        large.data()[values - 1] = 1.0f;
+        CHECK(large(values - 1) == 1.0f);
+    }
+    const Tensor<float> just_below(Shape{(Index(4) << 20) / 4 - 16});
+    CHECK(reinterpret_cast<std::uintptr_t>(just_below.data()) % 64 == 0);
     const Tensor<double> filled(Shape{2, 2}, 1.5);
     CHECK(filled.to_vector() == std::vector<double>{1.5, 1.5, 1.5, 1.5});
     const Tensor<std::int32_t> labels(Shape{4}, 3);
