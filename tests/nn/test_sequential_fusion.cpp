@@ -39,30 +39,17 @@ std::unique_ptr<Sequential<float>> block_model(Index pool, Index stride) {
     return model;
 }
 
-// conv2d (relu) -> max_pooling2d (pool, stride) -> flatten -> dense, on (7, 9, 3) inputs.
-std::unique_ptr<Sequential<float>> conv_pool_model(Index pool, Index stride) {
+// conv2d (filters, relu) -> max_pooling2d (pool, stride) -> flatten -> dense,
+// on (7, 9, 3) inputs unless told.
+std::unique_ptr<Sequential<float>> conv_pool_model(Index pool, Index stride, const Shape& input = Shape{7, 9, 3},
+                                                   Index filters = 11) {
     auto model = std::make_unique<Sequential<float>>("sequential");
-    model->emplace<Conv2D<float>>(11, 3, 1, Padding::same, ActivationFn::relu);
+    model->emplace<Conv2D<float>>(filters, 3, 1, Padding::same, ActivationFn::relu);
     model->emplace<MaxPooling2D<float>>(pool, stride);
     model->emplace<Flatten<float>>();
     model->emplace<Dense<float>>(4);
-    model->build(Shape{7, 9, 3});
+    model->build(input);
     Rng rng(15);
-    model->initialize(rng);
-    return model;
-}
-
-// conv2d (16 -> 16, relu) -> max_pooling2d -> flatten -> dense, on (9, 7, 16)
-// inputs: narrow Winograd's layer, whose kernel pools as it writes on the CPU
-// (cpu::conv2d_relu_max_pool_forward).
-std::unique_ptr<Sequential<float>> winograd_pool_model() {
-    auto model = std::make_unique<Sequential<float>>("sequential");
-    model->emplace<Conv2D<float>>(16, 3, 1, Padding::same, ActivationFn::relu);
-    model->emplace<MaxPooling2D<float>>(2);
-    model->emplace<Flatten<float>>();
-    model->emplace<Dense<float>>(4);
-    model->build(Shape{9, 7, 16});
-    Rng rng(25);
     model->initialize(rng);
     return model;
 }
@@ -177,12 +164,15 @@ TEST_CASE("A Conv2D with a ReLU fuses with a following MaxPooling2D and computes
 
 TEST_CASE("A Conv2D whose kernel pools as it writes computes what the two layers compute",
           "[nn][sequential][fusion]") {
-    REQUIRE(cpu::conv2d_relu_max_pool_applies<float>(Shape{9, 7, 16}, Shape{3, 3, 16, 16},
-                                                     ConvParams{1, 1, Padding::same}, Window2D{2, 2, 2, 2}));
+    // 16 -> 16 channels: narrow Winograd's layer, whose kernel pools as it
+    // writes on the CPU (cpu::conv2d_relu_max_pool_forward).
+    const Shape input{9, 7, 16};
+    REQUIRE(cpu::conv2d_relu_max_pool_applies<float>(input, Shape{3, 3, 16, 16}, ConvParams{1, 1, Padding::same},
+                                                     Window2D{2, 2, 2, 2}));
     for (const bool training : {true, false}) {
         CAPTURE(training);
-        auto by_hand = winograd_pool_model();
-        auto whole = winograd_pool_model();
+        auto by_hand = conv_pool_model(2, 2, input, 16);
+        auto whole = conv_pool_model(2, 2, input, 16);
         const Tensor<float> x = testing::random_tensor<float>(Shape{3, 9, 7, 16}, 26, -1.0f, 0.5f);
         const Tensor<float> dy = testing::random_tensor<float>(Shape{3, 4}, 27);
         // Twice: the second forward reuses the buffers of the first.
