@@ -9,7 +9,10 @@
 // (batch 32, 2 threads, 8 interleaved runs of 10 steps on the shared 2-core
 // Zen 3) took 152-181 ms (median of the runs' medians 163) against
 // 164-198 ms (180) with 4 KiB pages. The padding costs at most 2 MiB of
-// address space a block, resident only where written.
+// address space a block; a huge page is resident whole once any of it is
+// written (peak RSS 60-180 MB higher in bench's networks). Where free
+// memory is fragmented, the kernel's THP "defrag" setting decides whether
+// the first write waits for it to compact a huge page or takes small ones.
 
 #include <cstddef>
 #include <cstdlib>

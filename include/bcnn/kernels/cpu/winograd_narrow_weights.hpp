@@ -195,9 +195,9 @@ struct WinogradNarrowWeightsGradient {
 // x (N, H, W, C), dy (N, OH, OW, K)  ->  d_weights (3, 3, C, K), overwritten;
 // winograd_narrow_applicable(d). Through a ReLU (relu_output, dy's shape, or
 // nullptr): dy is read where relu_output > 0. d_bias (K, or nullptr) is
-// overwritten with the sum of the dy read over the output pixels. Blocks of tiles are cut
-// into chunks_per_team() chunks with partial sums each, added in chunk
-// order: the result depends on the thread count only.
+// overwritten with the sum of the dy read over the output pixels. Blocks of
+// tiles are cut into chunks_per_team() chunks with partial sums each, added
+// in chunk order: the result depends on the thread count only.
 template <typename T>
 void conv2d_winograd_narrow_weights_gradient(const Conv2DDims& d, const RowMatrix<T>& x, const RowMatrix<T>& dy,
                                              T* d_weights, const RowMatrix<T>* relu_output = nullptr,
