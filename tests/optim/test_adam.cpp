@@ -179,6 +179,38 @@ TEST_CASE("Adam updates large parameters in parallel with the same result on any
     CHECK(worst < 1e-6);
 }
 
+// The update runs in SIMD lanes with a partial last group (adam_update_lanes):
+// each element must come out as it does alone, whatever its lane, its
+// group, or the chunk of the parallel loop it falls in.
+TEMPLATE_TEST_CASE("Adam updates each element of a large parameter as it updates that element alone",
+                   "[optim][adam]", float, double) {
+    const Shape shape{40000 + 37};  // parallel, and not a whole number of vectors
+    const Tensor<TestType> start = testing::random_tensor<TestType>(shape, 21);
+    const Tensor<TestType> grad = testing::random_tensor<TestType>(shape, 22);
+    nn::Parameter<TestType> whole;
+    whole.value = start.clone();
+    whole.grad = grad;
+    optim::Adam<TestType> adam(0.01);
+    for (int i = 0; i < 3; ++i) adam.step({{"whole", true, &whole}});
+    const std::vector<TestType> got = whole.value.to_vector();
+    const std::vector<TestType> start_values = start.to_vector(), grad_values = grad.to_vector();
+    const auto alone_after_three_steps = [&](std::size_t i) {
+        nn::Parameter<TestType> alone;
+        alone.value = Tensor<TestType>::from_vector(Shape{1}, {start_values[i]});
+        alone.grad = Tensor<TestType>::from_vector(Shape{1}, {grad_values[i]});
+        optim::Adam<TestType> single(0.01);
+        for (int step = 0; step < 3; ++step) single.step({{"alone", true, &alone}});
+        return alone.value.to_vector()[0];
+    };
+    std::vector<std::size_t> checked;  // a spread of elements, then the last group's
+    for (std::size_t i = 0; i < got.size(); i += 997) checked.push_back(i);
+    for (std::size_t i = got.size() - 37; i < got.size(); ++i) checked.push_back(i);
+    int mismatches = 0;
+    for (std::size_t i : checked) mismatches += alone_after_three_steps(i) != got[i];
+    CHECK(mismatches == 0);
+    CHECK(got != start_values);
+}
+
 TEST_CASE("Adam rejects bad hyperparameters and mismatched gradients", "[optim][adam]") {
     CHECK_THROWS_WITH(optim::Adam<float>(-1.0), Catch::Contains("Adam: learning rate must be finite and >= 0, got -1"));
     CHECK_THROWS_WITH(optim::Adam<float>(1e-3, 1.0), Catch::Contains("Adam: beta_1 must be in [0, 1), got 1"));

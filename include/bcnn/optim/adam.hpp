@@ -7,15 +7,51 @@
 //   p -= m * alpha / (sqrt(v) + epsilon)
 // epsilon is Keras' "epsilon hat": it is added after the bias correction.
 // Slots: "m", "v". Parameters on cuda are updated there by cuda::adam_update,
-// the same arithmetic operation for operation (backend/cuda/optimizer_updates.hpp).
+// the same arithmetic (backend/cuda/optimizer_updates.hpp), which rounds
+// every operation; on the CPU the moment updates are fused multiply-adds
+// where the target has FMA (simd::fma: m = fma(g - m, 1 - beta_1, m),
+// v = fma(fma(g, g, -v), 1 - beta_2, v)), as GCC contracted the scalar loop.
+// On the CPU the update runs in simd::Vec lanes (adam_update_lanes): the
+// scalar loop took 3.7 ms of a 157 ms custom-CNN step (2.3 M parameters),
+// as GCC keeps std::sqrt scalar where it may set errno.
 
 #include <cmath>
 
 #include "bcnn/backend/cuda/optimizer_updates.hpp"
+#include "bcnn/kernels/cpu/simd.hpp"
 #include "bcnn/optim/optimizer.hpp"
 
 namespace bcnn {
 namespace optim {
+namespace detail {
+
+// Adam's moment and parameter updates for elements [first, last) of p, g,
+// m and v, simd::width<T> at a time (the last group partial): every element
+// goes through the same vector operations, so the result does not depend on
+// where a range starts or ends.
+template <typename T>
+void adam_update_lanes(T* p, const T* g, T* m, T* v, Index first, Index last, T alpha, T one_minus_beta_1,
+                       T one_minus_beta_2, T epsilon) {
+    namespace simd = cpu::simd;
+    constexpr Index width = simd::width<T>;
+    const simd::Vec<T> a = simd::broadcast(alpha), c1 = simd::broadcast(one_minus_beta_1),
+                       c2 = simd::broadcast(one_minus_beta_2), eps = simd::broadcast(epsilon);
+    // `lanes` is the constant width in the main loop, so its loads and stores are whole vectors.
+    const auto group = [&](Index i, int lanes) {
+        const simd::Vec<T> gi = simd::load_part(g + i, lanes), mi = simd::load_part(m + i, lanes),
+                           vi = simd::load_part(v + i, lanes), pi = simd::load_part(p + i, lanes);
+        const simd::Vec<T> m_new = simd::fma<T>(gi - mi, c1, mi);
+        const simd::Vec<T> v_new = simd::fma<T>(simd::fma<T>(gi, gi, -vi), c2, vi);
+        simd::store_part(m + i, m_new, lanes);
+        simd::store_part(v + i, v_new, lanes);
+        simd::store_part(p + i, pi - m_new * a / (simd::sqrt<T>(v_new) + eps), lanes);
+    };
+    Index i = first;
+    for (; i + width <= last; i += width) group(i, static_cast<int>(width));
+    if (i < last) group(i, static_cast<int>(last - i));
+}
+
+}  // namespace detail
 
 template <typename T>
 class Adam : public Optimizer<T> {
@@ -60,11 +96,7 @@ protected:
         T* m = slots[0].data();
         T* v = slots[1].data();
         this->for_each_range(value.numel(), [&](Index first, Index last) {
-            for (Index i = first; i < last; ++i) {
-                m[i] += (g[i] - m[i]) * one_minus_beta_1;
-                v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
-                p[i] -= m[i] * alpha / (std::sqrt(v[i]) + epsilon);
-            }
+            detail::adam_update_lanes(p, g, m, v, first, last, alpha, one_minus_beta_1, one_minus_beta_2, epsilon);
         });
     }
 

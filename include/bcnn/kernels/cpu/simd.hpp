@@ -17,11 +17,13 @@
 //   store_part(p, v, n)     the first n lanes of v to p
 //   broadcast(x)            every lane = x
 //   fma(a, b, c)            a * b + c, rounded alike in every kernel
+//   sqrt(v)                 lane-wise square root, correctly rounded as std::sqrt
 
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
-#if defined(__AVX512F__) || (defined(__AVX__) && defined(__FMA__))
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -103,6 +105,33 @@ inline Vec<T> fma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) {
                                                         reinterpret_cast<__m256d>(c)));
 #else
     return a * b + c;  // no FMA instruction to contract into
+#endif
+}
+
+// The square root of each lane, IEEE round-to-nearest like std::sqrt (which
+// GCC does not vectorise where it may have to set errno).
+template <typename T>
+inline Vec<T> sqrt(const Vec<T>& v) {
+    constexpr bool single = std::is_same_v<T, float>;
+#if defined(__AVX512F__)
+    if constexpr (single)
+        return reinterpret_cast<Vec<T>>(_mm512_sqrt_ps(reinterpret_cast<__m512>(v)));
+    else
+        return reinterpret_cast<Vec<T>>(_mm512_sqrt_pd(reinterpret_cast<__m512d>(v)));
+#elif defined(__AVX__)
+    if constexpr (single)
+        return reinterpret_cast<Vec<T>>(_mm256_sqrt_ps(reinterpret_cast<__m256>(v)));
+    else
+        return reinterpret_cast<Vec<T>>(_mm256_sqrt_pd(reinterpret_cast<__m256d>(v)));
+#elif defined(__SSE2__)
+    if constexpr (single)
+        return reinterpret_cast<Vec<T>>(_mm_sqrt_ps(reinterpret_cast<__m128>(v)));
+    else
+        return reinterpret_cast<Vec<T>>(_mm_sqrt_pd(reinterpret_cast<__m128d>(v)));
+#else
+    Vec<T> root = v;
+    for (int lane = 0; lane < width<T>; ++lane) root[lane] = std::sqrt(v[lane]);
+    return root;
 #endif
 }
 
