@@ -276,17 +276,17 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     }
     const RowMatrix<T> dym = dy.as_rows("conv2d_backward output gradient");
     const bool narrow = conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_narrow_applicable<T>(d);
-    if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
-    // Narrow Winograd's two gradients in one pass over dy: the same bits as
-    // the two calls below. (Its own bias sums, in tile order, would round
-    // differently from sum_rows and change every training run's numbers.)
-    if (narrow && dx && d_weights) {
+    // Narrow Winograd's two gradients and the bias's in one pass over dy:
+    // dx and d_weights the same bits as the calls below, d_bias summed in
+    // tile order (rounded differently from sum_rows).
+    if (narrow && dx && d_weights && (!d_bias || d_bias->is_contiguous())) {
         detail::conv2d_winograd_narrow_backward(d, x.as_rows(op), dym, static_cast<const RowMatrix<T>*>(nullptr),
                                                 weights.data(), dx->as_rows(op), d_weights->data(),
-                                                static_cast<T*>(nullptr));
+                                                d_bias ? d_bias->data() : nullptr);
         return;
     }
     const detail::Conv2DTiles tiles = detail::conv2d_tiles<T>(d);
+    if (d_bias) detail::sum_rows(dym, d_bias->as_rows("conv2d_backward bias gradient").data);
     if (d_weights) {
         const RowMatrix<T> xm = x.as_rows("conv2d_backward input");
         if (narrow)

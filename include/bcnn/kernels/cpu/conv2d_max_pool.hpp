@@ -58,12 +58,8 @@ void conv2d_relu_max_pool_forward(const Tensor<T>& x, const Tensor<T>& weights, 
     detail::require_shape(pooled, pool2d_output_shape(d.output_shape(), window), op, "pooled output");
     if (d.pixels() == 0) return;
     const RowMatrix<T> xm = x.as_rows(op), ym = y.as_rows(op), pooled_rows = pooled.as_rows(op);
-    detail::WinogradNarrowCorrelation<T> correlation(
-        d, xm, static_cast<const RowMatrix<T>*>(nullptr),
-        detail::winograd_kernel_transform(weights.data(), d.channels, d.filters), bias ? bias->data() : nullptr,
-        ActivationFn::relu, ym);
-    correlation.pooled = &pooled_rows;
-    detail::winograd_narrow_correlate(correlation);
+    detail::conv2d_winograd_narrow_forward(d, xm, weights.data(), bias ? bias->data() : nullptr, ym, ActivationFn::relu,
+                                           &pooled_rows);
 }
 
 }  // namespace cpu

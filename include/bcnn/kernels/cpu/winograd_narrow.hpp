@@ -346,13 +346,18 @@ void winograd_narrow_correlate(const WinogradNarrowCorrelation<T>& correlation) 
 
 // x (N, H, W, C), weights (3, 3, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
 // y = activation(conv(x, weights) + bias), overwritten; winograd_narrow_applicable(d).
+// pooled (N, OH / 2, OW / 2, K) or nullptr: also the 2x2/2 'valid' max pooling
+// of y, taken tile by tile (conv2d_max_pool.hpp).
 template <typename T>
 void conv2d_winograd_narrow_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* weights, const T* bias,
-                                    const RowMatrix<T>& y, ActivationFn activation = ActivationFn::linear) {
+                                    const RowMatrix<T>& y, ActivationFn activation = ActivationFn::linear,
+                                    const RowMatrix<T>* pooled = nullptr) {
     require_winograd_narrow<T>(d, "conv2d_winograd_narrow_forward");
-    winograd_narrow_correlate(WinogradNarrowCorrelation<T>(d, x, static_cast<const RowMatrix<T>*>(nullptr),
-                                                           winograd_kernel_transform(weights, d.channels, d.filters),
-                                                           bias, activation, y));
+    WinogradNarrowCorrelation<T> correlation(d, x, static_cast<const RowMatrix<T>*>(nullptr),
+                                             winograd_kernel_transform(weights, d.channels, d.filters), bias,
+                                             activation, y);
+    correlation.pooled = pooled;
+    winograd_narrow_correlate(correlation);
 }
 
 // The input gradient dx = the correlation of dy (read where relu_output > 0
