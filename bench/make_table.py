@@ -7,7 +7,8 @@
 benchmark's *_median aggregate is used where there is one (--benchmark_repetitions
 with aggregates); otherwise the median of its repetitions; a benchmark whose every
 run was skipped (error_occurred / skipped, e.g. CUDA without a GPU) shows
-"not run: <its message>". --keras: keras_peer.py --json's output (optional).
+"not run: <its message>", or in the per-layer and GPU tables "not run (n)" with
+note n, its message, once under the table. --keras: keras_peer.py --json's output (optional).
 --paired: a folder of paired rounds (scripts/bench.sh --paired-rounds): round-K-bcnn.json
 (bcnn_bench) and round-K-keras.json (keras_peer.py) for K = 1, 2, ..., each pair run one
 right after the other (optional).
@@ -150,12 +151,31 @@ def ratio(numerator, denominator):
     return f"{numerator / denominator:.2f}×"
 
 
-def cell(result, counter_names):
-    """A counter of `result`, "not run: why" where it was skipped, "not run" where absent."""
+class Notes:
+    """Why a table's rows were not run, each reason written once under the table
+    (the CUDA columns of a machine without a GPU repeat one long message in every row)."""
+
+    def __init__(self):
+        self.reasons = []
+
+    def mark(self, reason):
+        """The cell for a row not run for `reason`: "not run (n)", n its note."""
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        return f"{NOT_RUN} ({self.reasons.index(reason) + 1})"
+
+    def lines(self):
+        """The notes, to follow the table (none where every row ran)."""
+        return [""] + [f"- ({n}) {NOT_RUN}: {reason}" for n, reason in enumerate(self.reasons, 1)] if self.reasons else []
+
+
+def cell(result, counter_names, notes=None):
+    """A counter of `result`; where it was skipped, "not run (n)" with the reason in `notes`, or without
+    notes "not run: why"; "not run" where absent."""
     if result is None:
         return NOT_RUN
     if result.reason is not None:
-        return f"{NOT_RUN}: {result.reason}".replace("|", "\\|")
+        return notes.mark(result.reason) if notes is not None else f"{NOT_RUN}: {result.reason}".replace("|", "\\|")
     return number(result.get(counter_names))
 
 
@@ -182,20 +202,21 @@ def layer_section(results, used):
             used.add(name)
     if not layers:
         return []
-    rows = []
+    rows, notes = [], Notes()
     # Rows by op, shape, then pass (bcnn_bench interleaves its rows at random).
     for (op, pass_, shape), engines in sorted(layers.items(), key=lambda item: layer_order(*item[0])):
         bcnn, onednn, cuda, cuda_bf16 = (engines.get(engine) for engine in ENGINES)
-        rows.append([op, pass_, shape, cell(bcnn, IMAGES_COUNTERS), cell(bcnn, GFLOP_COUNTERS),
-                     cell(onednn, IMAGES_COUNTERS), ratio(value(bcnn, IMAGES_COUNTERS), value(onednn, IMAGES_COUNTERS)),
+        rows.append([op, pass_, shape, cell(bcnn, IMAGES_COUNTERS, notes), cell(bcnn, GFLOP_COUNTERS, notes),
+                     cell(onednn, IMAGES_COUNTERS, notes),
+                     ratio(value(bcnn, IMAGES_COUNTERS), value(onednn, IMAGES_COUNTERS)),
                      (onednn.label if onednn is not None and onednn.label else "—").replace("|", "\\|"),
-                     cell(cuda, IMAGES_COUNTERS), cell(cuda_bf16, IMAGES_COUNTERS)])
+                     cell(cuda, IMAGES_COUNTERS, notes), cell(cuda_bf16, IMAGES_COUNTERS, notes)])
     return ["## Layers", "",
             "Images/s (and GFLOP/s) of one layer pass on a batch of 32; bcnn/oneDNN above 1: bcnn is faster; "
             "oneDNN kernel: the implementation oneDNN chose (its row's label).", ""] + markdown(
         ["op", "pass", "shape", "bcnn images/s", "bcnn GFLOP/s", "oneDNN images/s", "bcnn/oneDNN", "oneDNN kernel",
          "CUDA images/s", "CUDA bf16 images/s"],
-        rows) + [""]
+        rows) + notes.lines() + [""]
 
 
 PASS_ORDER = ["fwd", "fwd_inference", "bwd", "bwd_data", "bwd_weights", "fwd_bwd"]
@@ -295,14 +316,15 @@ def gpu_network_section(results, used):
         network, _, engine = name.partition("/")
         if name.startswith("BM_") and engine in GPU_NETWORK_ENGINES and network not in networks:
             networks.append(network)
-    rows = []
+    rows, notes = [], Notes()
     for network in networks:
         gpu_names = [f"{network}/{engine}" for engine in GPU_NETWORK_ENGINES]
         used.update(gpu_names)
         cpu = results.get(network)
         cuda, bf16 = (results.get(name) for name in gpu_names)
         cpu_rate = value(cpu, IMAGES_COUNTERS)
-        rows.append([network[3:], cell(cpu, IMAGES_COUNTERS), cell(cuda, IMAGES_COUNTERS), cell(bf16, IMAGES_COUNTERS),
+        rows.append([network[3:], cell(cpu, IMAGES_COUNTERS, notes), cell(cuda, IMAGES_COUNTERS, notes),
+                     cell(bf16, IMAGES_COUNTERS, notes),
                      ratio(value(cuda, IMAGES_COUNTERS), cpu_rate), ratio(value(bf16, IMAGES_COUNTERS), cpu_rate)])
     if not rows:
         return []
@@ -310,7 +332,8 @@ def gpu_network_section(results, used):
             "CUDA: float32 (TF32 off); CUDA bf16: bf16 tensor-core convolutions and matrix products with float "
             "master weights. The model runs behind nn::OnDevice: host batch up, output back, each step. "
             "GPU/CPU above 1: the GPU is faster.", ""] + markdown(
-        ["network", "CPU images/s", "CUDA images/s", "CUDA bf16 images/s", "CUDA/CPU", "CUDA bf16/CPU"], rows) + [""]
+        ["network", "CPU images/s", "CUDA images/s", "CUDA bf16 images/s", "CUDA/CPU", "CUDA bf16/CPU"],
+        rows) + notes.lines() + [""]
 
 
 def keras_rows_by_name(data):

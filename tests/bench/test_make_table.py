@@ -123,12 +123,18 @@ class MakeTableTest(unittest.TestCase):
 
     def test_layer_row_uses_medians_and_pairs_onednn(self):
         self.assertEqual(self.row("conv2d"), ["conv2d", "fwd", "c3x3_16_16_150", "200", "50.0", "400", "0.50×",
-                                              "fwd=jit:avx2", "not run: no CUDA device",
-                                              "not run: no CUDA device (bf16)"])
+                                              "fwd=jit:avx2", "not run (1)", "not run (2)"])
 
     def test_layer_row_without_onednn_pair_takes_median_of_runs(self):
         self.assertEqual(self.row("maxpool"), ["maxpool", "bwd", "p2_16_150", "30.0", "3.00", "not run", "—", "—",
-                                               "not run: no GPU \\| driver", "not run"])
+                                               "not run (3)", "not run"])
+
+    def test_reasons_rows_were_not_run_are_notes_under_their_table_once_each(self):
+        layers = self.text[self.text.index("## Layers"):self.text.index("## GEMM")]
+        notes = [line for line in layers.splitlines() if line.startswith("- (")]
+        self.assertEqual(notes, ["- (1) not run: no CUDA device", "- (2) not run: no CUDA device (bf16)",
+                                 "- (3) not run: no GPU | driver"])
+        self.assertEqual(self.text.count("no CUDA device (bf16)"), 1)
 
     def test_gemm_row_against_fma_peak_and_eigen(self):
         self.assertEqual(self.row("256×256×256"), ["256×256×256", "40.0", "50%", "20.0", "2.00×"])
@@ -167,8 +173,8 @@ class MakeTableTest(unittest.TestCase):
         self.assertEqual(self.row("custom_cnn_train_step", 1),
                          ["custom_cnn_train_step", "60.0", "600", "900", "10.00×", "15.00×"])
         self.assertEqual(self.row("vgg16_backbone_forward", 1),
-                         ["vgg16_backbone_forward", "6.00", "not run: no CUDA device (no driver)", "not run", "—",
-                          "—"])
+                         ["vgg16_backbone_forward", "6.00", "not run (1)", "not run", "—", "—"])
+        self.assertIn("- (1) not run: no CUDA device (no driver)", self.text)
         self.assertEqual(len(table_rows(self.text, "densenet201_backbone_forward")), 1)  # no GPU rows, no GPU line
         self.assertEqual(table_rows(self.text, "BM_custom_cnn_train_step/cuda"), [])
 
