@@ -114,10 +114,15 @@ template <typename T>
 inline Vec<T> sqrt(const Vec<T>& v) {
     constexpr bool single = std::is_same_v<T, float>;
 #if defined(__AVX512F__)
-    if constexpr (single)
-        return reinterpret_cast<Vec<T>>(_mm512_sqrt_ps(reinterpret_cast<__m512>(v)));
-    else
-        return reinterpret_cast<Vec<T>>(_mm512_sqrt_pd(reinterpret_cast<__m512d>(v)));
+    // The masked forms with every lane set: GCC 12's _mm512_sqrt_p[sd] pass an
+    // undefined vector that -Wuninitialized reports.
+    if constexpr (single) {
+        const __m512 x = reinterpret_cast<__m512>(v);
+        return reinterpret_cast<Vec<T>>(_mm512_mask_sqrt_ps(x, static_cast<__mmask16>(0xFFFF), x));
+    } else {
+        const __m512d x = reinterpret_cast<__m512d>(v);
+        return reinterpret_cast<Vec<T>>(_mm512_mask_sqrt_pd(x, static_cast<__mmask8>(0xFF), x));
+    }
 #elif defined(__AVX__)
     if constexpr (single)
         return reinterpret_cast<Vec<T>>(_mm256_sqrt_ps(reinterpret_cast<__m256>(v)));
