@@ -10,7 +10,11 @@
 # runs included), trains each model for a few steps with train_bloodcells
 # --device cuda, runs the benchmarks on the GPU (convolution float and bf16
 # rows next to the CPU rows of the same shapes; the whole networks on CPU, GPU
-# and GPU bf16) and prints the table (bench/make_table.py).
+# and GPU bf16) and prints the table (bench/make_table.py). The same machine's
+# CPU, where it has AVX-512 (the project's own machine has none), runs the CPU
+# tests of the kernels, core and optimisers built with -march=skylake-avx512
+# (DIR/avx512, no CUDA): the AVX-512 GEMM micro-kernel and 16-float simd::Vec
+# paths checked against the reference kernels.
 #
 #   scripts/gpu-check.sh [--no-build | --build-only] [--build-dir DIR] [--data DIR]
 #                        [--filter REGEX] [--repetitions N] [--threads N]
@@ -19,8 +23,9 @@
 #                    machine of the same architecture and carried over)
 #   --build-only     build, then stop (no GPU needed: scripts/gpu-stage.sh)
 #   --build-dir DIR  the build folder (default build/gpu); with --no-build it needs
-#                    only tests/cuda/bcnn_cuda_tests, bench/bcnn_bench and
-#                    examples/train_bloodcells, plus lib/ for libraries the machine lacks
+#                    only tests/cuda/bcnn_cuda_tests, bench/bcnn_bench,
+#                    examples/train_bloodcells and avx512/tests/bcnn_tests, plus lib/
+#                    for libraries the machine lacks
 #   --data DIR       the blood-cell folder (default: the tests' and the program's own
 #                    default, ../shared/data/blood-cells)
 #   --filter REGEX   bcnn_bench rows (default: every conv2d row, CUDA, CUDA bf16 and
@@ -74,12 +79,17 @@ if ((build)); then
     -DBCNN_BUILD_BENCH=ON -DBCNN_BUILD_EXAMPLES=ON -DBCNN_MARCH="${BCNN_MARCH:-x86-64-v3}" \
     -DBCNN_ONEDNN_LIBRARY=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON
   cmake --build "$build_dir" --target bcnn_cuda_tests bcnn_bench train_bloodcells -j "$(nproc)"
+  echo "== build ($build_dir/avx512: the CPU tests for -march=skylake-avx512)"
+  cmake -S . -B "$build_dir/avx512" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=OFF -DBCNN_BUILD_TESTS=ON \
+    -DBCNN_BUILD_BENCH=OFF -DBCNN_BUILD_EXAMPLES=OFF -DBCNN_MARCH=skylake-avx512 -DBCNN_ONEDNN_LIBRARY=OFF \
+    -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON
+  cmake --build "$build_dir/avx512" --target bcnn_tests -j "$(nproc)"
 fi
 ((!build_only)) || exit 0
 
 tests=$build_dir/tests/cuda/bcnn_cuda_tests bench=$build_dir/bench/bcnn_bench
-train=$build_dir/examples/train_bloodcells
-for binary in "$tests" "$bench" "$train"; do
+train=$build_dir/examples/train_bloodcells avx512_tests=$build_dir/avx512/tests/bcnn_tests
+for binary in "$tests" "$bench" "$train" "$avx512_tests"; do
   [[ -x $binary ]] || { echo "gpu-check: $binary is missing (was the CUDA backend built?)" >&2; exit 1; }
 done
 
@@ -94,6 +104,13 @@ export XDG_CACHE_HOME=$(realpath -m "$build_dir/cache")  # train_bloodcells' cac
 failed=()
 echo "== CUDA ops against the CPU ops"
 BCNN_REQUIRE_CUDA=1 "$tests" || failed+=("bcnn_cuda_tests (exit $?)")
+
+echo "== CPU kernels, core and optimisers built for AVX-512"
+if grep -qw avx512f /proc/cpuinfo; then
+  "$avx512_tests" '[kernels],[core],[optim]' || failed+=("AVX-512 CPU tests (exit $?)")
+else
+  echo "not run: this CPU has no avx512f"
+fi
 
 echo "== train_bloodcells --device cuda"
 run_dir=$build_dir/gpu-runs
@@ -118,4 +135,5 @@ if ((${#failed[@]})); then
   printf 'gpu-check: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi
-echo "gpu-check: CUDA tests and GPU training runs passed; table in $build_dir/gpu-table.md"
+echo "gpu-check: CUDA tests, AVX-512 CPU tests (where the CPU has it) and GPU training runs passed;" \
+  "table in $build_dir/gpu-table.md"

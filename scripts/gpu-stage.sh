@@ -3,9 +3,11 @@
 # to run scripts/gpu-check.sh without building or reaching ../shared:
 #   build/gpu   the CUDA build (gpu-check.sh --build-only: Release,
 #               -march=x86-64-v3, sm_90, no oneDNN)
-#   .devbuild/  bcnn_cuda_tests, bcnn_bench and train_bloodcells in the layout
-#               gpu-check.sh --build-dir expects, and in lib/ the libraries the
-#               lent machine lacks (Google Benchmark, libgomp, the CUDA runtime)
+#               and build/gpu/avx512 (the CPU tests for -march=skylake-avx512)
+#   .devbuild/  bcnn_cuda_tests, bcnn_bench, train_bloodcells and the AVX-512
+#               bcnn_tests in the layout gpu-check.sh --build-dir expects, and in
+#               lib/ the libraries the lent machine lacks (Google Benchmark,
+#               libgomp, the CUDA runtime)
 #   .devdata/   the images (scripts/gpu-data.py)
 # Both folders are added to .git/info/exclude. Then, with the device tool:
 #   run(command="BCNN_LAYER_MIN_TIME=0.1 bash scripts/gpu-check.sh --no-build --build-dir .devbuild
@@ -22,8 +24,9 @@ for folder in /.devbuild/ /.devdata/; do
   grep -qxF "$folder" .git/info/exclude 2>/dev/null || echo "$folder" >>.git/info/exclude
 done
 rm -rf .devbuild
-mkdir -p .devbuild/tests/cuda .devbuild/bench .devbuild/examples .devbuild/lib
+mkdir -p .devbuild/tests/cuda .devbuild/bench .devbuild/examples .devbuild/lib .devbuild/avx512/tests
 cp build/gpu/tests/cuda/bcnn_cuda_tests .devbuild/tests/cuda/
+cp build/gpu/avx512/tests/bcnn_tests .devbuild/avx512/tests/
 cp build/gpu/bench/bcnn_bench .devbuild/bench/
 cp build/gpu/examples/train_bloodcells .devbuild/examples/
 for library in libbenchmark.so libgomp.so libcudart.so; do
