@@ -166,7 +166,9 @@ class Notes:
 
     def lines(self):
         """The notes, to follow the table (none where every row ran)."""
-        return [""] + [f"- ({n}) {NOT_RUN}: {reason}" for n, reason in enumerate(self.reasons, 1)] if self.reasons else []
+        if not self.reasons:
+            return []
+        return [""] + [f"- ({n}) {NOT_RUN}: {reason}" for n, reason in enumerate(self.reasons, 1)]
 
 
 def cell(result, counter_names, notes=None):

@@ -90,7 +90,7 @@ fi
 tests=$build_dir/tests/cuda/bcnn_cuda_tests bench=$build_dir/bench/bcnn_bench
 train=$build_dir/examples/train_bloodcells avx512_tests=$build_dir/avx512/tests/bcnn_tests
 for binary in "$tests" "$bench" "$train" "$avx512_tests"; do
-  [[ -x $binary ]] || { echo "gpu-check: $binary is missing (was the CUDA backend built?)" >&2; exit 1; }
+  [[ -x $binary ]] || { echo "gpu-check: $binary is missing (gpu-check.sh --build-only builds it)" >&2; exit 1; }
 done
 
 # Libraries carried with the binaries, and pip's cuDNN/cuBLAS where the toolkit has none.
