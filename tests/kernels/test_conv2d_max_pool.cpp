@@ -1,14 +1,17 @@
 // conv2d_relu_max_pool_forward (conv2d_max_pool.hpp): narrow Winograd's
-// ReLU convolution with its 2x2 max pooling in one pass, against
-// conv2d_forward then max_pool2d_forward bit for bit (NaN included) and
-// the pooling against a plain loop, in float and double over odd sizes;
-// finite differences of the pooled output against the layer pair's
-// backward (max_pool2d_relu_backward, then conv2d_backward); which
+// ReLU convolution with its 2x2 max pooling in one pass, without the
+// convolution's output: the pooled output against conv2d_forward then
+// max_pool2d_forward bit for bit (NaN included) and against a plain loop,
+// and the positions it keeps through the gradient they give
+// (max_pool2d_relu_backward_from_positions against max_pool2d_relu_backward
+// of the convolution's output), in float and double over odd sizes; finite
+// differences of the pooled output against the layer pair's backward; which
 // convolutions and poolings it takes; errors.
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -34,27 +37,54 @@ bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
            std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
 }
 
-// The outputs of the fused forward, or of the two kernels apart.
+// The fused forward's outputs.
 template <typename T>
-struct Outputs {
+struct Fused {
+    Tensor<T> pooled;
+    Tensor<std::uint8_t> positions;
+};
+
+template <typename T>
+Fused<T> fused(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b) {
+    const Shape pooled = cpu::pool2d_output_shape(cpu::conv2d_output_shape(x.shape(), w.shape(), kSame), kPool);
+    Fused<T> o{Tensor<T>::uninitialized(pooled), Tensor<std::uint8_t>::uninitialized(pooled)};
+    cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, kPool, o.pooled, o.positions);
+    return o;
+}
+
+// The two kernels apart: the convolution's output and its pooling.
+template <typename T>
+struct Apart {
     Tensor<T> y, pooled;
 };
 
 template <typename T>
-Outputs<T> fused(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b) {
-    Outputs<T> o{Tensor<T>::uninitialized(cpu::conv2d_output_shape(x.shape(), w.shape(), kSame)), Tensor<T>()};
-    o.pooled = Tensor<T>::uninitialized(cpu::pool2d_output_shape(o.y.shape(), kPool));
-    cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, kPool, o.y, o.pooled);
-    return o;
-}
-
-template <typename T>
-Outputs<T> apart(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b) {
-    Outputs<T> o{Tensor<T>(cpu::conv2d_output_shape(x.shape(), w.shape(), kSame)), Tensor<T>()};
+Apart<T> apart(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b) {
+    Apart<T> o{Tensor<T>(cpu::conv2d_output_shape(x.shape(), w.shape(), kSame)), Tensor<T>()};
     cpu::conv2d_forward(x, w, &b, kSame, o.y, cpu::ActivationFn::relu);
     o.pooled = Tensor<T>(cpu::pool2d_output_shape(o.y.shape(), kPool));
     cpu::max_pool2d_forward(o.y, kPool, o.pooled);
     return o;
+}
+
+// The gradient before the ReLU from the fused forward's positions equals
+// max_pool2d_relu_backward's from the convolution's output, bit for bit, for
+// an output gradient with no zeros; the positions are window places or
+// kNoPoolGradient. Returns how many are kNoPoolGradient.
+template <typename T>
+Index check_positions(const Fused<T>& got, const Apart<T>& expected, std::uint64_t seed) {
+    const auto dy = random_tensor<T>(got.pooled.shape(), seed, T(0.5), T(1.5));
+    Tensor<T> from_positions(expected.y.shape(), T(99)), from_output(expected.y.shape(), T(99));
+    cpu::max_pool2d_relu_backward_from_positions(got.positions, dy, kPool, from_positions);
+    cpu::max_pool2d_relu_backward(expected.y, dy, kPool, from_output);
+    CHECK(same_bits(from_positions, from_output));
+    Index inactive = 0;
+    for (Index i = 0; i < got.positions.numel(); ++i) {
+        const std::uint8_t position = got.positions.data()[i];
+        REQUIRE((position < 4 || position == cpu::kNoPoolGradient));
+        inactive += position == cpu::kNoPoolGradient;
+    }
+    return inactive;
 }
 
 // The 2x2/2 'valid' max pooling of y by a plain loop.
@@ -88,22 +118,26 @@ std::vector<Case> cases() {
 
 template <typename T>
 void check_against_kernels_apart(std::uint64_t seed) {
+    Index inactive = 0;
     for (const Case& c : cases<T>()) {
         CAPTURE(c.batch, c.height, c.width, c.channels, c.filters);
         const auto x = random_tensor<T>(Shape{c.batch, c.height, c.width, c.channels}, ++seed);
         const auto w = random_tensor<T>(Shape{3, 3, c.channels, c.filters}, ++seed);
         const auto b = random_tensor<T>(Shape{c.filters}, ++seed, T(-0.5), T(0.5));
         REQUIRE(cpu::conv2d_relu_max_pool_applies<T>(x.shape(), w.shape(), kSame, kPool));
-        const Outputs<T> got = fused(x, w, b), expected = apart(x, w, b);
-        CHECK(same_bits(got.y, expected.y));
+        const Fused<T> got = fused(x, w, b);
+        const Apart<T> expected = apart(x, w, b);
         CHECK(same_bits(got.pooled, expected.pooled));
-        CHECK(same_bits(got.pooled, reference_pool(got.y)));
+        CHECK(same_bits(got.pooled, reference_pool(expected.y)));
+        inactive += check_positions(got, expected, ++seed);
     }
+    CHECK(inactive > 0);  // some windows the ReLU closed: their gradient is dropped
 }
 
 }  // namespace
 
-TEST_CASE("conv2d_relu_max_pool_forward is conv2d_forward then max_pool2d_forward, bit for bit",
+TEST_CASE("conv2d_relu_max_pool_forward pools as conv2d_forward then max_pool2d_forward, bit for bit, "
+          "and keeps where each gradient goes",
           "[kernels][conv2d_max_pool]") {
     check_against_kernels_apart<float>(100);
     check_against_kernels_apart<double>(200);
@@ -115,16 +149,19 @@ TEST_CASE("conv2d_relu_max_pool_forward keeps NaNs where the pooling does", "[ke
     const auto w = random_tensor<float>(Shape{3, 3, v, v}, 302);
     const auto b = random_tensor<float>(Shape{v}, 303);
     x(0, 3, 5, 0) = std::numeric_limits<float>::quiet_NaN();  // NaN in every output whose tiles read it
-    const Outputs<float> got = fused(x, w, b), expected = apart(x, w, b);
-    CHECK(std::isnan(got.y(0, 3, 5, 0)));
-    CHECK(same_bits(got.y, expected.y));
+    const Fused<float> got = fused(x, w, b);
+    const Apart<float> expected = apart(x, w, b);
+    REQUIRE(std::isnan(expected.y(0, 3, 5, 0)));
+    CHECK(std::isnan(got.pooled(0, 1, 2, 0)));
     CHECK(same_bits(got.pooled, expected.pooled));
+    CHECK(check_positions(got, expected, 304) > 0);  // the NaN's windows among them
 }
 
 TEST_CASE("conv2d_relu_max_pool_forward's pooled output has the gradients of the pair's backward",
           "[kernels][conv2d_max_pool][gradcheck]") {
-    // L = sum(pooled .* upstream): its gradients from max_pool2d_relu_backward
-    // then conv2d_backward, the layer pair's backward, against finite differences.
+    // L = sum(pooled .* upstream): its gradients from the positions
+    // (max_pool2d_relu_backward_from_positions) then conv2d_backward, the
+    // layer pair's backward, against finite differences.
     const Index v = cpu::simd::width<double>;
     for (const Case& c : std::vector<Case>{{2, 5, 6, v, v}, {1, 4, 7, 2 * v, v}}) {
         CAPTURE(c.height, c.width, c.channels, c.filters);
@@ -132,10 +169,11 @@ TEST_CASE("conv2d_relu_max_pool_forward's pooled output has the gradients of the
         Tensor<double> x = random_tensor<double>(Shape{c.batch, c.height, c.width, c.channels}, 401);
         Tensor<double> w = random_tensor<double>(Shape{3, 3, c.channels, c.filters}, 402);
         Tensor<double> b = random_tensor<double>(Shape{c.filters}, 403, 0.0, 0.5);
-        const Outputs<double> out = fused(x, w, b);
+        const Fused<double> out = fused(x, w, b);
         const auto upstream = random_tensor<double>(out.pooled.shape(), 404);
-        Tensor<double> pre(out.y.shape()), dx(x.shape()), dw(w.shape()), db(b.shape());
-        cpu::max_pool2d_relu_backward(out.y, upstream, kPool, pre);
+        Tensor<double> pre(cpu::conv2d_output_shape(x.shape(), w.shape(), kSame)), dx(x.shape()), dw(w.shape()),
+            db(b.shape());
+        cpu::max_pool2d_relu_backward_from_positions(out.positions, upstream, kPool, pre);
         cpu::conv2d_backward(x, w, pre, kSame, &dx, &dw, &db);
         const auto pooled = [&] { return fused(x, w, b).pooled; };
         CHECK(testing::relative_error(dx, testing::numerical_gradient(x, pooled, upstream)) < 1e-6);
@@ -169,15 +207,19 @@ TEST_CASE("conv2d_relu_max_pool_forward refuses what it does not take, naming th
           "[kernels][conv2d_max_pool][errors]") {
     const Index v = cpu::simd::width<float>;
     const Tensor<float> x(Shape{1, 8, 8, v}), w(Shape{3, 3, v, v}), b(Shape{v});
-    Tensor<float> y(Shape{1, 8, 8, v}), pooled(Shape{1, 4, 4, v});
-    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, Window2D{3, 3, 3, 3, Padding::valid}, y,
-                                                        pooled),
+    Tensor<float> pooled(Shape{1, 4, 4, v});
+    Tensor<std::uint8_t> positions(Shape{1, 4, 4, v});
+    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, Window2D{3, 3, 3, 3, Padding::valid},
+                                                        pooled, positions),
                       Catch::Contains("conv2d_relu_max_pool_forward") && Catch::Contains("(1, 8, 8, ") &&
                           Catch::Contains("kernel 3x3, strides 3x3"));
     Tensor<float> wrong_pooled(Shape{1, 8, 8, v});
-    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, kPool, y, wrong_pooled),
+    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, kPool, wrong_pooled, positions),
                       Catch::Contains("conv2d_relu_max_pool_forward") && Catch::Contains("pooled output"));
+    Tensor<std::uint8_t> wrong_positions(Shape{1, 4, 4, v + 1});
+    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &b, kSame, kPool, pooled, wrong_positions),
+                      Catch::Contains("conv2d_relu_max_pool_forward: positions has shape"));
     const Tensor<float> wrong_bias(Shape{v + 1});
-    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &wrong_bias, kSame, kPool, y, pooled),
+    CHECK_THROWS_WITH(cpu::conv2d_relu_max_pool_forward(x, w, &wrong_bias, kSame, kPool, pooled, positions),
                       Catch::Contains("bias"));
 }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -331,6 +333,68 @@ TEST_CASE("max_pool2d_relu_backward is max_pool2d_backward then the ReLU's mask"
     CHECK_THROWS_WITH(cpu::max_pool2d_relu_backward(x, dy_bad, window(2, 2, 2, 2, Padding::valid), dx),
                       Catch::Contains("max_pool2d_relu_backward: output gradient has shape (1, 2, 2, 3), "
                                       "expected (1, 2, 2, 2)"));
+}
+
+TEST_CASE("max_pool2d_relu_backward_from_positions gives max_pool2d_relu_backward's gradient",
+          "[kernels][pool2d]") {
+    // Positions by a plain loop: each window's first maximum (row-major, strictly
+    // greater wins), where it is > 0; kNoPoolGradient elsewhere.
+    const auto relu_positions = [](const Tensor<double>& x, const Window2D& win) {
+        const Shape out = cpu::pool2d_output_shape(x.shape(), win);
+        Tensor<std::uint8_t> positions(out);
+        for (Index n = 0; n < out[0]; ++n)
+            for (Index oh = 0; oh < out[1]; ++oh)
+                for (Index ow = 0; ow < out[2]; ++ow)
+                    for (Index c = 0; c < out[3]; ++c) {
+                        Index best = 0;
+                        for (Index q = 1; q < win.kernel_h * win.kernel_w; ++q)
+                            if (x(n, oh * win.stride_h + q / win.kernel_w, ow * win.stride_w + q % win.kernel_w, c) >
+                                x(n, oh * win.stride_h + best / win.kernel_w, ow * win.stride_w + best % win.kernel_w,
+                                  c))
+                                best = q;
+                        const double value =
+                            x(n, oh * win.stride_h + best / win.kernel_w, ow * win.stride_w + best % win.kernel_w, c);
+                        positions(n, oh, ow, c) = value > 0 ? static_cast<std::uint8_t>(best) : cpu::kNoPoolGradient;
+                    }
+        return positions;
+    };
+    // 'valid' windows that do not overlap: odd sizes (pixels in no window), gaps,
+    // channel counts around the vector widths, whole windows of zeros and ties.
+    const std::vector<Case> cases = {
+        {2, 7, 9, 13, window(2, 2, 2, 2, Padding::valid)},
+        {1, 6, 6, 16, window(2, 2, 2, 2, Padding::valid)},
+        {1, 9, 10, 3, window(2, 2, 3, 3, Padding::valid)},
+        {2, 7, 8, 5, window(3, 2, 3, 2, Padding::valid)},
+    };
+    std::uint64_t seed = 120;
+    for (const Case& k : cases) {
+        INFO("window " << k.window << ", " << k.c << " channels");
+        auto x = random_tensor<double>(Shape{k.n, k.h, k.w, k.c}, seed++, -3.0, 2.0);
+        for (Index i = 0; i < x.numel(); ++i) x.data()[i] = std::max(0.0, std::floor(x.data()[i]));
+        x(0, 0, 0, 0) = std::numeric_limits<double>::quiet_NaN();  // a NaN first in its window: no gradient
+        const auto dy = random_tensor<double>(cpu::pool2d_output_shape(x.shape(), k.window), seed++);
+        const Tensor<std::uint8_t> positions = relu_positions(x, k.window);
+        Tensor<double> expected(x.shape(), 99.0), dx(x.shape(), 99.0);
+        cpu::max_pool2d_relu_backward(x, dy, k.window, expected);
+        cpu::max_pool2d_relu_backward_from_positions(positions, dy, k.window, dx);
+        CHECK(testing::max_abs_diff(dx, expected) == 0);
+        CHECK(dx(0, 0, 0, 0) == 0);
+
+        Tensor<float> dyf(dy.shape()), dxf(x.shape(), 99.0f);
+        for (Index i = 0; i < dy.numel(); ++i) dyf.data()[i] = static_cast<float>(dy.data()[i]);
+        cpu::max_pool2d_relu_backward_from_positions(positions, dyf, k.window, dxf);
+        for (Index i = 0; i < dx.numel(); ++i)
+            REQUIRE(dxf.data()[i] == static_cast<float>(dx.data()[i]));
+    }
+    const Tensor<float> dy(Shape{1, 2, 2, 3});
+    Tensor<float> dx(Shape{1, 4, 4, 3});
+    const Tensor<std::uint8_t> positions(Shape{1, 2, 2, 3}), wrong(Shape{1, 2, 2, 2});
+    CHECK_THROWS_WITH(cpu::max_pool2d_relu_backward_from_positions(wrong, dy, window(2, 2, 2, 2, Padding::valid), dx),
+                      Catch::Contains("max_pool2d_relu_backward_from_positions: positions has shape (1, 2, 2, 2), "
+                                      "expected (1, 2, 2, 3)"));
+    CHECK_THROWS_WITH(cpu::max_pool2d_relu_backward_from_positions(positions, dy, window(3, 3, 1, 1, Padding::valid),
+                                                                   dx),
+                      Catch::Contains("max_pool2d_relu_backward_from_positions: takes windows that do not overlap"));
 }
 
 TEST_CASE("max_pool2d_backward with overlapping windows in float matches the reference", "[kernels][pool2d]") {

@@ -181,6 +181,21 @@ TEST_CASE("A Conv2D whose kernel pools as it writes computes what the two layers
     }
 }
 
+TEST_CASE("A Conv2D whose kernel pooled keeps no output and refuses its own backward",
+          "[nn][sequential][fusion][errors]") {
+    const Shape input{8, 6, 16};
+    auto model = conv_pool_model(2, 2, input, 16);
+    const Tensor<float> x = testing::random_tensor<float>(Shape{2, 8, 6, 16}, 28);
+    model->forward(x, Context{true, nullptr});
+    const Tensor<float> dy = testing::random_tensor<float>(Shape{2, 8, 6, 16}, 29);
+    REQUIRE_THROWS_WITH(model->at(0).backward(dy, true),
+                        Catch::Contains("Conv2D 'conv2d'") && Catch::Contains("fused with 'max_pooling2d'") &&
+                            Catch::Contains("kept no output"));
+    // A forward of its own makes its backward available again.
+    model->at(0).forward(x, Context{true, nullptr});
+    CHECK(model->at(0).backward(dy, true).shape() == x.shape());
+}
+
 TEST_CASE("SequentialTail fuses the pairs inside it, and a frozen fused pair stops the backward",
           "[nn][sequential][fusion]") {
     auto whole = block_model(2, 2);

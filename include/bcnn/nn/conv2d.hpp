@@ -59,8 +59,8 @@ protected:
     }
 
     void run_forward_pooled(const Tensor<T>& x, const Tensor<T>& kernel, OptionalInput<T> bias,
-                            const Window2D& window, Tensor<T>& y, Tensor<T>& pooled) override {
-        cpu::conv2d_relu_max_pool_forward(x, kernel, bias, params_, window, y, pooled);
+                            const Window2D& window, Tensor<T>& pooled, Tensor<std::uint8_t>& positions) override {
+        cpu::conv2d_relu_max_pool_forward(x, kernel, bias, params_, window, pooled, positions);
     }
 
 private:

@@ -15,7 +15,10 @@
 // backward reads no mask (conv2d_1 and its pooling in the custom CNN: 0.90-0.95x the pair's backward).
 // Where the layer's CPU kernel takes the pair's forward as one
 // (fuses_pool_on_cpu: a Conv2D that cpu::conv2d_relu_max_pool_applies to,
-// the custom CNN's conv2d_1), it pools as it writes (kernels/cpu/conv2d_max_pool.hpp).
+// the custom CNN's conv2d_1), it pools as it computes and keeps, instead of
+// its own output, where each window's maximum lies
+// (kernels/cpu/conv2d_max_pool.hpp); the backward_fused takes the gradient
+// before the ReLU from those positions (max_pool2d_relu_backward_from_positions).
 
 #include "bcnn/kernels/cpu/pool2d.hpp"
 #include "bcnn/nn/activation_fn.hpp"
@@ -53,6 +56,10 @@ public:
     const Tensor<T>* bias() const { return bias_ ? &bias_->value : nullptr; }
 
     Tensor<T> backward(const Tensor<T>& dy, bool need_input_grad) override {
+        BCNN_CHECK(!pooled_by_kernel_, this->type() << " '" << this->name() << "': the last forward ran fused with '"
+                                                    << pooled_by_kernel_->name()
+                                                    << "' and kept no output; its backward is backward_fused "
+                                                       "(through the Sequential)");
         Tensor<T> dx = input_gradient(need_input_grad);
         if (activation_ == ActivationFn::linear)
             run_backward(input_, kernel_->value, dy, dx.defined() ? &dx : nullptr, kernel_gradient(), bias_gradient());
@@ -69,32 +76,38 @@ public:
     }
 
     // The two layers' forwards, or on the CPU where fuses_pool_on_cpu, this
-    // layer's kernel computing both outputs (run_forward_pooled).
+    // layer's kernel computing the pooled output and the positions of the
+    // windows' maxima (run_forward_pooled), without this layer's output.
     Tensor<T> forward_fused(Module<T>& next, const Tensor<T>& x, const Context& context) override {
         const auto& pool = dynamic_cast<const MaxPooling2D<T>&>(next);
         if (this->device() != Device::cpu || !fuses_pool_on_cpu(pool.window()))
             return Module<T>::forward_fused(next, x, context);
         this->check_input(x);
         input_ = x;
-        output_ = this->reuse(own_output_, this->batch_shape(x.dim(0), this->output_shape()));
-        Tensor<T>& pooled = this->reuse(pooled_output_, this->batch_shape(x.dim(0), pool.output_shape()));
-        run_forward_pooled(x, kernel_->value, bias_ ? &bias_->value : nullptr, pool.window(), output_, pooled);
+        output_ = Tensor<T>();
+        const Shape pooled_shape = this->batch_shape(x.dim(0), pool.output_shape());
+        Tensor<T>& pooled = this->reuse(pooled_output_, pooled_shape);
+        run_forward_pooled(x, kernel_->value, bias_ ? &bias_->value : nullptr, pool.window(), pooled,
+                           this->reuse(pool_positions_, pooled_shape));
+        pooled_by_kernel_ = &pool;
         return pooled;
     }
-
     // dy is the pooling's output gradient. On the CPU the gradient before
-    // the ReLU comes from max_pool2d_relu_backward of this layer's output,
-    // and the kernel's backward then needs no mask; elsewhere the two layers apart.
+    // the ReLU comes from the positions the fused kernel kept, or else from
+    // max_pool2d_relu_backward of this layer's output, and the kernel's
+    // backward then needs no mask; elsewhere the two layers apart.
     Tensor<T> backward_fused(Module<T>& next, const Tensor<T>& dy, bool need_input_grad) override {
         if (this->device() != Device::cpu) return Module<T>::backward_fused(next, dy, need_input_grad);
         const auto& pool = dynamic_cast<const MaxPooling2D<T>&>(next);
-        Tensor<T>& pre = this->reuse(pre_activation_grad_, output_.shape());
-        cpu::max_pool2d_relu_backward(output_, dy, pool.window(), pre);
+        Tensor<T>& pre = this->reuse(pre_activation_grad_, this->batch_shape(input_.dim(0), this->output_shape()));
+        if (pooled_by_kernel_ == &pool)
+            cpu::max_pool2d_relu_backward_from_positions(pool_positions_, dy, pool.window(), pre);
+        else
+            cpu::max_pool2d_relu_backward(output_, dy, pool.window(), pre);
         Tensor<T> dx = input_gradient(need_input_grad);
         run_backward(input_, kernel_->value, pre, dx.defined() ? &dx : nullptr, kernel_gradient(), bias_gradient());
         return dx;
     }
-
 protected:
     // y = activation(op(x, kernel) + bias) (bias may be nullptr), on the
     // tensors' device (backend/); the CPU kernels fuse the bias and the
@@ -119,9 +132,11 @@ protected:
     // a following max pooling `window` as one, run_forward_pooled. No
     // layer's does unless it says so.
     virtual bool fuses_pool_on_cpu(const Window2D& /*window*/) const { return false; }
-    // y = relu(op(x, kernel) + bias) and pooled = max_pool2d(y, window).
+    // pooled = max_pool2d(relu(op(x, kernel) + bias), window) and where each
+    // window sends its gradient (positions, cpu::relu_pool_position's bytes).
     virtual void run_forward_pooled(const Tensor<T>& /*x*/, const Tensor<T>& /*kernel*/, OptionalInput<T> /*bias*/,
-                                    const Window2D& /*window*/, Tensor<T>& /*y*/, Tensor<T>& /*pooled*/) {
+                                    const Window2D& /*window*/, Tensor<T>& /*pooled*/,
+                                    Tensor<std::uint8_t>& /*positions*/) {
         BCNN_CHECK(false, this->type() << " '" << this->name() << "' has no kernel fused with its pooling");
     }
 
@@ -151,6 +166,7 @@ private:
     void run(const Tensor<T>& x, const Tensor<T>& y) {
         input_ = x;
         output_ = y;
+        pooled_by_kernel_ = nullptr;
         run_forward(x, kernel_->value, bias_ ? &bias_->value : nullptr, activation_, output_);
     }
 
@@ -161,7 +177,12 @@ private:
     Tensor<T> input_;
     Tensor<T> output_;      // the last forward's output: own_output_ or forward_into's y
     Tensor<T> own_output_;  // this layer's buffer, reused from step to step
-    Tensor<T> pooled_output_;  // forward_fused's pooled output, where this layer's kernel computed it
+    // Where this layer's kernel computed the pooling `pooled_by_kernel_` in
+    // the last forward (forward_fused; nullptr: it did not, output_ is set):
+    // its pooled output and the positions of the windows' maxima.
+    const MaxPooling2D<T>* pooled_by_kernel_ = nullptr;
+    Tensor<T> pooled_output_;
+    Tensor<std::uint8_t> pool_positions_;
     Tensor<T> pre_activation_grad_, input_grad_;
 };
 

@@ -224,9 +224,10 @@ protected:
 
     // `buffer` with `shape` on this module's device, reallocated only when the
     // shape or the device changes.
-    Tensor<T>& reuse(Tensor<T>& buffer, const Shape& shape) const {
+    template <typename U>
+    Tensor<U>& reuse(Tensor<U>& buffer, const Shape& shape) const {
         if (!buffer.defined() || buffer.shape() != shape || buffer.device() != device_)
-            buffer = empty_on<T>(shape, device_);
+            buffer = empty_on<U>(shape, device_);
         return buffer;
     }
 

@@ -102,7 +102,7 @@ BatchNormPoolImage<T> batchnorm_pool_image(const RowMatrix<T>& xm, const Channel
 // For channels [c, c + lanes) of a window: the position of the first
 // maximum of y = x * scale + shift (first_max_position_of).
 template <typename T>
-LaneIndex<T> batchnorm_pool_first_max(const BatchNormPoolImage<T> image, const PoolCover& cover, Index c, int lanes) {
+simd::Lanes<T> batchnorm_pool_first_max(const BatchNormPoolImage<T> image, const PoolCover& cover, Index c, int lanes) {
     const T *scale = image.scale + c, *shift = image.shift + c;
     return first_max_position_of<T>(cover, [=](Index ih, Index iw) {
         return scale_shift_vector(load_lanes(image.pixel(ih, iw) + c, lanes), scale, shift, lanes);
@@ -124,9 +124,9 @@ void accumulate_pooled_gradient_sums(const RowMatrix<T>& xm, const RowMatrix<T>&
             const PoolCover cover = pool_cover(g, window, oh, ow);
             for (Index c = 0; c < channels; c += simd::width<T>) {
                 const int lanes = lanes_at<T>(c, channels);
-                const LaneIndex<T> position = batchnorm_pool_first_max(image, cover, c, lanes);
+                const simd::Lanes<T> position = batchnorm_pool_first_max(image, cover, c, lanes);
                 simd::Vec<T> value = {};
-                LaneIndex<T> current = {};
+                simd::Lanes<T> current = {};
                 for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
                     for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
                         value = position == current ? load_lanes(image.pixel(ih, iw) + c, lanes) : value;
@@ -170,11 +170,11 @@ void batchnorm_max_pool_input_gradient_row(const BatchNormPoolImage<T> image, T*
             const T* grad = row_grad + ow * channels;
             for (Index c = 0; c < channels; c += simd::width<T>) {
                 const int lanes = lanes_at<T>(c, channels);
-                const LaneIndex<T> position = batchnorm_pool_first_max(image, cover, c, lanes);
+                const simd::Lanes<T> position = batchnorm_pool_first_max(image, cover, c, lanes);
                 const simd::Vec<T> window_grad = load_lanes(grad + c, lanes), zero = {};
                 const simd::Vec<T> a_c = load_lanes(a + c, lanes), b_c = load_lanes(b + c, lanes),
                                    d_c = load_lanes(d + c, lanes);
-                LaneIndex<T> current = {};
+                simd::Lanes<T> current = {};
                 for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
                     for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
                         const simd::Vec<T> share = position == current ? window_grad : zero;

@@ -3,21 +3,25 @@
 // 'valid'), as one forward: the custom CNN's conv2d_1 and max_pooling2d
 // (16->16 @150).
 //   x (N, H, W, C), weights (3, 3, C, K), bias (K) or nullptr
-//   ->  y (N, H, W, K) = relu(conv(x, weights) + bias),
-//       pooled (N, H / 2, W / 2, K) = max_pool2d(y)
+//   ->  pooled (N, H / 2, W / 2, K) = max_pool2d(relu(conv(x, weights) + bias)),
+//       positions (N, H / 2, W / 2, K) bytes: where each window sends its
+//       gradient (relu_pool_position, pool2d.hpp)
 // Where it applies (conv2d_relu_max_pool_applies: narrow Winograd's layers,
 // winograd_narrow.hpp, with 'same' padding), each 4x4 output tile of narrow
-// Winograd is pooled while it is in cache, instead of a second pass over y
-// (46 MB at (32, 150, 150, 16)): the same values as conv2d_forward then
-// max_pool2d_forward, bit for bit. Measured on the custom CNN's pair
-// (batch 32, 2 threads, 8 interleaved runs of 20 on the shared 2-core Zen
-// 3): the forward's fastest 14.3-18.2 ms against 15.3-19.1 ms apart.
-// The backward stays two steps (nn::KernelLayer::backward_fused):
-// max_pool2d_relu_backward, then narrow Winograd's both gradients in one
-// pass (conv2d_backward). A banded backward that never wrote the gradient
-// before the ReLU out, computing it per band of rows into cache, measured
-// no faster in the same runs (33.0-40.8 ms against 31.5-41.1), so it was
-// not kept.
+// Winograd is pooled while it is in cache, and the convolution's output
+// (46 MB at (32, 150, 150, 16)) is never written: pooled has the values of
+// conv2d_forward then max_pool2d_forward, bit for bit. The backward needs
+// only the positions (2.9 MB): max_pool2d_relu_backward_from_positions
+// gives the gradient before the ReLU that max_pool2d_relu_backward gives
+// from the convolution's output, then narrow Winograd's both gradients in
+// one pass (conv2d_backward; nn::KernelLayer::backward_fused).
+// Measured on the custom CNN's pair (batch 32, 2 threads, interleaved runs
+// on the shared 2-core Zen 3), against writing the output and reading it
+// back in the backward: the forward 11.8-12.9 ms against 12.9-13.4, the
+// pooling's backward 1.9-2.1 ms against 3.8-4.8.
+// A banded backward that never wrote the gradient before the ReLU out,
+// computing it per band of rows into cache, measured no faster than the two
+// steps (33.0-40.8 ms against 31.5-41.1), so it was not kept.
 
 #include "bcnn/kernels/cpu/checks.hpp"
 #include "bcnn/kernels/cpu/conv2d.hpp"
@@ -44,22 +48,27 @@ bool conv2d_relu_max_pool_applies(const Shape& x, const Shape& weights, const Co
     return detail::winograd_narrow_applicable<T>(d) && same && pool_2x2 && h >= 2 && w >= 2;
 }
 
-// y = relu(conv(x, weights) + bias) and pooled = max_pool2d(y, window), both overwritten.
+// pooled = max_pool2d(relu(conv(x, weights) + bias), window) and its
+// positions, both overwritten (see the top of the file).
 template <typename T>
 void conv2d_relu_max_pool_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<T> bias,
-                                  const ConvParams& params, const Window2D& window, Tensor<T>& y, Tensor<T>& pooled) {
+                                  const ConvParams& params, const Window2D& window, Tensor<T>& pooled,
+                                  Tensor<std::uint8_t>& positions) {
     const char* op = "conv2d_relu_max_pool_forward";
     const detail::Conv2DDims d = detail::checked_conv2d_dims(x, weights, params, op);
     BCNN_CHECK(conv2d_relu_max_pool_applies<T>(x.shape(), weights.shape(), params, window),
                op << ": takes narrow Winograd's 3x3 'same' convolutions then a 2x2/2 'valid' pooling, got input "
                   << x.shape() << ", weights " << weights.shape() << ", pool " << window);
     if (bias) detail::require_shape(*bias, Shape{d.filters}, op, "bias");
-    detail::require_shape(y, d.output_shape(), op, "output");
-    detail::require_shape(pooled, pool2d_output_shape(d.output_shape(), window), op, "pooled output");
+    const Shape pooled_shape = pool2d_output_shape(d.output_shape(), window);
+    detail::require_shape(pooled, pooled_shape, op, "pooled output");
+    detail::require_shape(positions, pooled_shape, op, "positions");
+    detail::require_contiguous(positions, op, "positions");
     if (d.pixels() == 0) return;
-    const RowMatrix<T> xm = x.as_rows(op), ym = y.as_rows(op), pooled_rows = pooled.as_rows(op);
-    detail::conv2d_winograd_narrow_forward(d, xm, weights.data(), bias ? bias->data() : nullptr, ym, ActivationFn::relu,
-                                           &pooled_rows);
+    const RowMatrix<T> xm = x.as_rows(op);
+    detail::conv2d_winograd_narrow_relu_max_pool_forward(d, xm, weights.data(), bias ? bias->data() : nullptr,
+                                                         detail::WinogradNarrowPooling<T>{pooled.as_rows(op),
+                                                                                          positions.data()});
 }
 
 }  // namespace cpu

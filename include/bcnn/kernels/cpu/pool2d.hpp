@@ -11,6 +11,8 @@
 // size, Keras' default), and zeroes dx then adds each window's share otherwise.
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/elementwise.hpp"
@@ -19,6 +21,12 @@
 
 namespace bcnn {
 namespace cpu {
+
+// In the positions of a ReLU's max pooling (one byte a window and channel:
+// the place of the window's first maximum, row-major from 0), the value of
+// a window whose maximum is not > 0: the ReLU passes no gradient back.
+constexpr std::uint8_t kNoPoolGradient = 255;
+
 namespace detail {
 
 // The input rows [h_begin, h_end) and columns [w_begin, w_end) that one
@@ -39,10 +47,6 @@ inline WindowGeometry pool_geometry(const Shape& x, const Window2D& window, cons
     return window_geometry(x[1], x[2], window, op);
 }
 
-// Integer lanes as wide as T's, one per lane of a simd::Vec<T>: what
-// comparing two Vec<T> gives (-1 where true), and a window position per lane.
-template <typename T>
-using LaneIndex = decltype(simd::Vec<T>{} > simd::Vec<T>{});
 
 // Channels per backward task: the backward passes scatter into dx, so they
 // split the work by (image, channel block), which never share an element.
@@ -64,18 +68,37 @@ void zero_channel_block(const RowMatrix<T>& m, Index first_row, Index pixels, In
     for (Index p = 0; p < pixels; ++p) std::fill(m.row(first_row + p) + c_begin, m.row(first_row + p) + c_end, T(0));
 }
 
+// A window's maximum, lane by lane, and where it lies: the position of its
+// first pixel with that value among the window's pixels in row-major order
+// (0, 1, ...).
+template <typename T>
+struct WindowMax {
+    simd::Vec<T> value;
+    simd::Lanes<T> position;
+};
+
 // The maximum of value_at(ih, iw) (a simd::Vec<T>) over the window's
 // pixels, lane by lane; a later pixel wins only when strictly greater, so a
 // NaN in the first position stays, as in the scalar rule.
 template <typename T, typename ValueAt>
-simd::Vec<T> window_max_of(const PoolCover& cover, const ValueAt& value_at) {
-    simd::Vec<T> best = value_at(cover.h_begin, cover.w_begin);
+WindowMax<T> window_first_max_of(const PoolCover& cover, const ValueAt& value_at) {
+    WindowMax<T> best{value_at(cover.h_begin, cover.w_begin), {}};
+    simd::Lanes<T> current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
             const simd::Vec<T> in = value_at(ih, iw);
-            best = in > best ? in : best;
+            const simd::Lanes<T> better = in > best.value;
+            best.value = better ? in : best.value;
+            best.position = better ? current : best.position;
+            current += 1;
         }
     return best;
+}
+
+// window_first_max_of's value alone (the compiler drops the positions).
+template <typename T, typename ValueAt>
+simd::Vec<T> window_max_of(const PoolCover& cover, const ValueAt& value_at) {
+    return window_first_max_of<T>(cover, value_at).value;
 }
 
 }  // namespace detail
@@ -129,50 +152,73 @@ void max_pool2d_forward(const Tensor<T>& x, const Window2D& window, Tensor<T>& y
 namespace detail {
 
 // For each lane, the position of the first maximum of value_at(ih, iw) (a
-// simd::Vec<T>) among the window's pixels in row-major order (0, 1, ...; a
-// later pixel wins only when strictly greater, so NaN first stays).
+// simd::Vec<T>) among the window's pixels (window_first_max_of).
 template <typename T, typename ValueAt>
-LaneIndex<T> first_max_position_of(const PoolCover& cover, const ValueAt& value_at) {
-    simd::Vec<T> best = value_at(cover.h_begin, cover.w_begin);
-    LaneIndex<T> position = {}, current = {};
-    for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-        for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-            const simd::Vec<T> in = value_at(ih, iw);
-            const LaneIndex<T> better = in > best;
-            best = better ? in : best;
-            position = better ? current : position;
-            current += 1;
-        }
-    return position;
+simd::Lanes<T> first_max_position_of(const PoolCover& cover, const ValueAt& value_at) {
+    return window_first_max_of<T>(cover, value_at).position;
 }
 
 // Channels [c, c + lanes) of one window of an image: each channel's first maximum.
 template <typename T>
-LaneIndex<T> first_max_position(const RowMatrix<T>& image, Index in_w, const PoolCover& cover, Index c, int lanes) {
-    return first_max_position_of<T>(
+WindowMax<T> window_first_max(const RowMatrix<T>& image, Index in_w, const PoolCover& cover, Index c, int lanes) {
+    return window_first_max_of<T>(
         cover, [&](Index ih, Index iw) { return load_lanes(image.row(ih * in_w + iw) + c, lanes); });
 }
 
+// Where a ReLU then a max pooling send a window's gradient: the first
+// maximum's position where that maximum is > 0, kNoPoolGradient where it is
+// not (the ReLU passes nothing back; NaN included).
+template <typename T>
+simd::Lanes<T> relu_pool_position(const WindowMax<T>& best) {
+    return best.value > simd::Vec<T>{} ? best.position : simd::Lanes<T>{} + kNoPoolGradient;
+}
+
+// The positions of `lanes` channels to or from memory, one byte each.
+template <typename T>
+void store_pool_positions(std::uint8_t* to, const simd::Lanes<T>& position, int lanes) {
+    if (lanes == simd::width<T>) return simd::narrow_to_bytes<T>(to, position);
+    std::uint8_t bytes[simd::width<T>];
+    simd::narrow_to_bytes<T>(bytes, position);
+    std::copy_n(bytes, lanes, to);
+}
+
+template <typename T>
+simd::Lanes<T> load_pool_positions(const std::uint8_t* from, int lanes) {
+    if (lanes == simd::width<T>) return simd::widen_bytes<T>(from);
+    std::uint8_t bytes[simd::width<T>] = {};
+    std::copy_n(from, lanes, bytes);
+    return simd::widen_bytes<T>(bytes);
+}
+
+// Gives grad (channels [c, c + lanes) of a window's output gradient) to the
+// window's pixel at `position` in each lane and zero to its other pixels:
+// writes the image's gradient (accumulate = false: windows do not overlap)
+// or adds to it.
+template <typename T>
+void spread_to_position(const RowMatrix<T>& image_grad, Index in_w, const PoolCover& cover, const simd::Lanes<T>& position,
+                        const simd::Vec<T>& grad, Index c, int lanes, bool accumulate) {
+    simd::Lanes<T> current = {};
+    for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
+        for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
+            T* in_grad = image_grad.row(ih * in_w + iw) + c;
+            const simd::Vec<T> share = position == current ? grad : simd::Vec<T>{};
+            store_lanes(in_grad, accumulate ? load_lanes(in_grad, lanes) + share : share, lanes);
+            current += 1;
+        }
+}
+
 // Gives the window's gradient (channels [c, c + lanes) of dy at out_grad) to
-// each channel's first maximum and zero to the other pixels of the window:
-// writes dx (accumulate = false: windows do not overlap) or adds to it.
-// relu_before: the image is a ReLU's output and dx the gradient before it,
-// so the maximum gets the gradient only where it is positive.
+// each channel's first maximum and zero to the other pixels of the window
+// (spread_to_position). relu_before: the image is a ReLU's output and dx the
+// gradient before it, so the maximum gets the gradient only where it is
+// positive (relu_pool_position).
 template <typename T>
 void spread_window_gradient(const RowMatrix<T>& image, const RowMatrix<T>& image_grad, Index in_w,
                             const PoolCover& cover, const T* out_grad, Index c, int lanes, bool accumulate,
                             bool relu_before) {
-    const LaneIndex<T> position = first_max_position(image, in_w, cover, c, lanes);
-    const simd::Vec<T> grad = load_lanes(out_grad + c, lanes), zero = {};
-    LaneIndex<T> current = {};
-    for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
-        for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
-            T* in_grad = image_grad.row(ih * in_w + iw) + c;
-            simd::Vec<T> share = position == current ? grad : zero;
-            if (relu_before) share = load_lanes(image.row(ih * in_w + iw) + c, lanes) > zero ? share : zero;
-            store_lanes(in_grad, accumulate ? load_lanes(in_grad, lanes) + share : share, lanes);
-            current += 1;
-        }
+    const WindowMax<T> best = window_first_max(image, in_w, cover, c, lanes);
+    spread_to_position(image_grad, in_w, cover, relu_before ? relu_pool_position(best) : best.position,
+                       load_lanes(out_grad + c, lanes), c, lanes, accumulate);
 }
 
 // Zeroes rows [h_begin, h_end) x columns [w_begin, w_end) of one image's gradient.
@@ -216,33 +262,44 @@ void visit_disjoint_pool_row(const WindowGeometry& g, const Window2D& window, In
 }
 
 // Windows that do not overlap (pool_windows_disjoint): every input pixel
-// lies in at most one window, so dx is written in one pass, the window's
-// gradient at its first maximum and zero elsewhere, pixels outside every
-// window (the remainder of 'valid', the gaps when the stride exceeds the
-// pool) zeroed on the way. Parallel over output rows (visit_disjoint_pool_row).
+// lies in at most one window, so dx (N, H, W, C) is written in one pass:
+// spread(image_grad, window, cover) writes the pixels of each window (its
+// index in (N, OH, OW) order, and its cover in image_grad: the image's
+// gradient), and pixels outside every window (the remainder of 'valid', the
+// gaps when the stride exceeds the pool) are zeroed on the way. Parallel
+// over output rows (visit_disjoint_pool_row).
 // (bcnn_bench, 2 threads, medians of 3, time of oneDNN / bcnn: mp2x2_128_75
 // 0.58 -> 2.27, mp2x2_512_18 0.79 -> 2.08, mp2x2_16_150 1.28 -> 1.84 against
 // the zero-fill and scatter that the overlapping path below still uses.)
-template <typename T>
-void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dym, const RowMatrix<T>& dxm,
-                                  Index batch, const WindowGeometry& g, const Window2D& window, bool relu_before) {
-    const Index pixels = g.in_h * g.in_w, channels = xm.cols;
+template <typename T, typename Spread>
+void write_disjoint_pool_gradient(const RowMatrix<T>& dxm, Index batch, const WindowGeometry& g,
+                                  const Window2D& window, const Spread& spread) {
+    const Index pixels = g.in_h * g.in_w;
     parallel_for(0, batch * g.out_h, [&](Index image_row) {
         const Index n = image_row / g.out_h, oh = image_row % g.out_h;
-        const RowMatrix<T> image{xm.row(n * pixels), pixels, xm.cols, xm.ld};
         const RowMatrix<T> image_grad{dxm.row(n * pixels), pixels, dxm.cols, dxm.ld};
         visit_disjoint_pool_row(
             g, window, oh,
             [&](Index h_begin, Index h_end, Index w_begin, Index w_end) {
                 zero_pixels(image_grad, g.in_w, h_begin, h_end, w_begin, w_end);
             },
-            [&](Index ow, const PoolCover& cover) {
-                const T* out_grad = dym.row(image_row * g.out_w + ow);
-                for (Index c = 0; c < channels; c += simd::width<T>)
-                    spread_window_gradient(image, image_grad, g.in_w, cover, out_grad, c, lanes_at<T>(c, channels),
-                                           false, relu_before);
-            });
+            [&](Index ow, const PoolCover& cover) { spread(image_grad, image_row * g.out_w + ow, cover); });
     });
+}
+
+// max_pool2d_backward for windows that do not overlap: each window's
+// gradient at its first maximum (write_disjoint_pool_gradient).
+template <typename T>
+void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dym, const RowMatrix<T>& dxm,
+                                  Index batch, const WindowGeometry& g, const Window2D& window, bool relu_before) {
+    const Index pixels = g.in_h * g.in_w, channels = xm.cols, out_pixels = g.out_h * g.out_w;
+    write_disjoint_pool_gradient(
+        dxm, batch, g, window, [&](const RowMatrix<T>& image_grad, Index output, const PoolCover& cover) {
+            const RowMatrix<T> image{xm.row(output / out_pixels * pixels), pixels, xm.cols, xm.ld};
+            for (Index c = 0; c < channels; c += simd::width<T>)
+                spread_window_gradient(image, image_grad, g.in_w, cover, dym.row(output), c, lanes_at<T>(c, channels),
+                                       false, relu_before);
+        });
 }
 
 // Overlapping windows: dx is zeroed, then each window adds its gradient, in
@@ -300,6 +357,35 @@ void max_pool2d_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D
 template <typename T>
 void max_pool2d_relu_backward(const Tensor<T>& x, const Tensor<T>& dy, const Window2D& window, Tensor<T>& dx) {
     detail::max_pool2d_backward(x, dy, window, dx, true, "max_pool2d_relu_backward");
+}
+
+// max_pool2d_relu_backward from the positions the forward kept instead of
+// its input: positions (N, OH, OW, C), relu_pool_position's bytes (what
+// conv2d_relu_max_pool_forward writes), dy (N, OH, OW, C)  ->  dx (N, H, W,
+// C) = dy at each window's position, 0 elsewhere. Windows must not overlap.
+template <typename T>
+void max_pool2d_relu_backward_from_positions(const Tensor<std::uint8_t>& positions, const Tensor<T>& dy,
+                                             const Window2D& window, Tensor<T>& dx) {
+    const char* op = "max_pool2d_relu_backward_from_positions";
+    detail::require_rank(dx, 4, op, "input gradient");
+    const WindowGeometry g = detail::pool_geometry(dx.shape(), window, op);
+    BCNN_CHECK(detail::pool_windows_disjoint(window), op << ": takes windows that do not overlap, got " << window);
+    const Shape out = pool2d_output_shape(dx.shape(), window);
+    detail::require_shape(dy, out, op, "output gradient");
+    detail::require_shape(positions, out, op, "positions");
+    detail::require_contiguous(positions, op, "positions");
+    if (dx.numel() == 0) return;
+    const RowMatrix<T> dym = dy.as_rows(op), dxm = dx.as_rows(op);
+    const Index channels = dx.dim(3);
+    detail::write_disjoint_pool_gradient(
+        dxm, dx.dim(0), g, window, [&](const RowMatrix<T>& image_grad, Index output, const detail::PoolCover& cover) {
+            const std::uint8_t* position = positions.data() + output * channels;
+            for (Index c = 0; c < channels; c += simd::width<T>) {
+                const int lanes = detail::lanes_at<T>(c, channels);
+                detail::spread_to_position(image_grad, g.in_w, cover, detail::load_pool_positions<T>(position + c, lanes),
+                                           detail::load_lanes(dym.row(output) + c, lanes), c, lanes, false);
+            }
+        });
 }
 
 // x (N, H, W, C)  ->  y (N, OH, OW, C), the mean of each window's valid elements

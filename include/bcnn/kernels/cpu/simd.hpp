@@ -18,8 +18,12 @@
 //   broadcast(x)            every lane = x
 //   fma(a, b, c)            a * b + c, rounded alike in every kernel
 //   sqrt(v)                 lane-wise square root, correctly rounded as std::sqrt
+//   Lanes<T>                integer lanes as wide as T's (what comparing two Vec<T> gives)
+//   widen_bytes<T>(p)       width<T> bytes from p, each zero-extended to a lane of Lanes<T>
+//   narrow_to_bytes<T>(p, v)  the low byte of each lane of v (a Lanes<T>) to p
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -138,6 +142,49 @@ inline Vec<T> sqrt(const Vec<T>& v) {
     for (int lane = 0; lane < width<T>; ++lane) root[lane] = std::sqrt(v[lane]);
     return root;
 #endif
+}
+
+// Integer lanes as wide as T's, one per lane of a Vec<T>: what comparing two
+// Vec<T> gives (-1 where true), or an index per lane.
+template <typename T>
+using Lanes = decltype(Vec<T>{} > Vec<T>{});
+
+// GCC's __builtin_convertvector between bytes and 32-bit lanes moves each
+// lane through a general register (about 30 instructions for 8 lanes);
+// where the target has one instruction for it, that instead.
+template <typename T>
+inline Lanes<T> widen_bytes(const std::uint8_t* p) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)  // zero-masked forms with every lane set, as in sqrt
+        return reinterpret_cast<Lanes<T>>(_mm512_maskz_cvtepu8_epi32(
+            static_cast<__mmask16>(0xFFFF), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#elif defined(__AVX2__)
+    if constexpr (std::is_same_v<T, float>)
+        return reinterpret_cast<Lanes<T>>(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
+    Lanes<T> v = {};
+    for (int lane = 0; lane < width<T>; ++lane) v[lane] = p[lane];
+    return v;
+}
+
+template <typename T>
+inline void narrow_to_bytes(std::uint8_t* p, const Lanes<T>& v) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_maskz_cvtepi32_epi8(static_cast<__mmask16>(0xFFFF),
+                                                                                  reinterpret_cast<__m512i>(v)));
+        return;
+    }
+#elif defined(__AVX2__)
+    if constexpr (std::is_same_v<T, float>) {
+        // The packs saturate: keep each lane's low byte first, as the cast below does.
+        const __m256i low = _mm256_and_si256(reinterpret_cast<__m256i>(v), _mm256_set1_epi32(0xFF));
+        const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(low), _mm256_extracti128_si256(low, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(words, words));
+        return;
+    }
+#endif
+    for (int lane = 0; lane < width<T>; ++lane) p[lane] = static_cast<std::uint8_t>(v[lane]);
 }
 
 }  // namespace simd

@@ -15,7 +15,9 @@
 //   2. M[xi] (tiles x K) = V[xi] (tiles x C) * U[xi] (C x K), for each of
 //      the 36 points xi: direct_forward_pixels (conv2d_direct.hpp), 6 tiles
 //      x 2 vectors of filters in registers, U's rows read in place
-//   3. y = activation(A^T M A + bias), the parts inside the output
+//   3. y = activation(A^T M A + bias), the parts inside the output (or,
+//      for conv2d_max_pool.hpp, its 2x2 max pooling and where each
+//      window's maximum lies, from the tile in cache, y not written)
 // Float results carry winograd.hpp's errors (3e-6 to 1.2e-5 of the output's
 // scale). Blocks go to threads as they come free; every output pixel is
 // written by one block, so results do not depend on timing.
@@ -24,6 +26,7 @@
 // buffers; weights and bias must be contiguous.
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "bcnn/core/parallel.hpp"
@@ -213,19 +216,12 @@ void winograd_narrow_transform_output(const T* m, Index m_step, simd::Vec<T> bia
     }
 }
 
-// Step 3 for one tile: the 4x4 outputs at (top, left) of image n inside
-// the output = activation(A^T M A + bias) from m[(xi * block + t) * K + k].
-// A tile that crosses the output's edge is computed into `tile_out`
-// (16 * K), then its inside part copied.
+// activation(A^T M A + bias) of tile t's 4x4 outputs from m[(xi * block +
+// t) * K + k], every filter: output (i, j) to y + i * row_step + j * col_step.
 template <typename T>
-void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index block, Index t, const T* bias,
-                                 ActivationFn activation, Index n, Index top, Index left, T* tile_out,
-                                 const RowMatrix<T>& out) {
+void winograd_narrow_transform_tile(const T* m, Index block, Index t, Index filters, const T* bias,
+                                    ActivationFn activation, T* y, Index row_step, Index col_step) {
     constexpr Index L = simd::width<T>;
-    const Index filters = out.cols;
-    const bool inside = top + 4 <= g.out_h && left + 4 <= g.out_w;
-    T* const y = inside ? out.data + ((n * g.out_h + top) * g.out_w + left) * out.ld : tile_out;
-    const Index row_step = inside ? g.out_w * out.ld : 4 * filters, col_step = inside ? out.ld : filters;
     for (Index k = 0; k < filters; k += L) {
         const simd::Vec<T> b = bias ? simd::load(bias + k) : simd::Vec<T>{};
         const T* m_k = m + t * filters + k;
@@ -234,6 +230,21 @@ void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index bloc
         else
             winograd_narrow_transform_output<T, false>(m_k, block * filters, b, y + k, row_step, col_step);
     }
+}
+
+// Step 3 for one tile: the 4x4 outputs at (top, left) of image n inside
+// the output = activation(A^T M A + bias) from m[(xi * block + t) * K + k].
+// A tile that crosses the output's edge is computed into `tile_out`
+// (16 * K), then its inside part copied.
+template <typename T>
+void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index block, Index t, const T* bias,
+                                 ActivationFn activation, Index n, Index top, Index left, T* tile_out,
+                                 const RowMatrix<T>& out) {
+    const Index filters = out.cols;
+    const bool inside = top + 4 <= g.out_h && left + 4 <= g.out_w;
+    T* const y = inside ? out.data + ((n * g.out_h + top) * g.out_w + left) * out.ld : tile_out;
+    const Index row_step = inside ? g.out_w * out.ld : 4 * filters, col_step = inside ? out.ld : filters;
+    winograd_narrow_transform_tile(m, block, t, filters, bias, activation, y, row_step, col_step);
     if (inside) return;
     for (Index i = 0; i < 4 && top + i < g.out_h; ++i)
         for (Index j = 0; j < 4 && left + j < g.out_w; ++j)
@@ -241,22 +252,36 @@ void winograd_narrow_output_tile(const WindowGeometry& g, const T* m, Index bloc
                         out.row((n * g.out_h + top + i) * g.out_w + left + j));
 }
 
-// The 2x2 max pooling (stride 2, 'valid') of the 4x4 outputs at (top,
-// left) of image n of out (height x width pixels): the windows inside
-// pooled (N, height / 2, width / 2, K), as max_pool2d_forward computes them
-// (window_max_of). top and left are even.
+// Where a ReLU correlation pooled 2x2 (stride 2, 'valid') as it goes
+// writes, instead of its output (N, OH, OW, K): pooled (N, OH / 2, OW / 2,
+// K), and per window and filter the byte of relu_pool_position (pool2d.hpp)
+// in positions (pooled's shape, contiguous).
 template <typename T>
-void winograd_narrow_pool_tile(const RowMatrix<T>& out, Index height, Index width, Index n, Index top, Index left,
-                               const RowMatrix<T>& pooled) {
-    const Index pooled_h = height / 2, pooled_w = width / 2;
+struct WinogradNarrowPooling {
+    RowMatrix<T> pooled;
+    std::uint8_t* positions;
+};
+
+// Step 3 with the pooling, for one tile at (top, left) of image n (both
+// even): relu(A^T M A + bias) into tile_out (16 * K), then the 2x2 windows
+// of the tile that lie inside the pooled output: their maxima (as
+// max_pool2d_forward computes them) and positions.
+template <typename T>
+void winograd_narrow_pool_tile(const WindowGeometry& g, const T* m, Index block, Index t, const T* bias, Index n,
+                               Index top, Index left, T* tile_out, const WinogradNarrowPooling<T>& pooling) {
+    constexpr Index L = simd::width<T>;
+    const Index filters = pooling.pooled.cols, pooled_h = g.out_h / 2, pooled_w = g.out_w / 2;
+    winograd_narrow_transform_tile(m, block, t, filters, bias, ActivationFn::relu, tile_out, 4 * filters, filters);
     for (Index i = top / 2; i < std::min(top / 2 + 2, pooled_h); ++i)
         for (Index j = left / 2; j < std::min(left / 2 + 2, pooled_w); ++j) {
-            T* const to = pooled.row((n * pooled_h + i) * pooled_w + j);
-            const PoolCover cover{2 * i, 2 * i + 2, 2 * j, 2 * j + 2};
-            for (Index k = 0; k < out.cols; k += simd::width<T>)
-                simd::store(to + k, window_max_of<T>(cover, [&](Index h, Index w) {
-                                return simd::load(out.row((n * height + h) * width + w) + k);
-                            }));
+            const Index window = (n * pooled_h + i) * pooled_w + j;
+            const PoolCover cover{2 * i - top, 2 * i - top + 2, 2 * j - left, 2 * j - left + 2};  // in the tile
+            for (Index k = 0; k < filters; k += L) {
+                const WindowMax<T> best = window_first_max_of<T>(
+                    cover, [&](Index h, Index w) { return simd::load(tile_out + (h * 4 + w) * filters + k); });
+                simd::store(pooling.pooled.row(window) + k, best.value);
+                store_pool_positions<T>(pooling.positions + window * filters + k, relu_pool_position(best), L);
+            }
         }
 }
 
@@ -285,8 +310,8 @@ void winograd_narrow_products(const T* v, const T* u_blocked, const std::vector<
 // correlation of in (N, H, W, C), read where mask > 0 when mask is given
 // (zero outside; window shifted by pad_top / pad_left), with the kernel
 // whose transform is u (36, C, K)); extents from d; bias may be nullptr.
-// With pooled set (N, OH / 2, OW / 2, K): also out's 2x2 max pooling
-// (stride 2, 'valid'), tile by tile as it is written.
+// With pooling set (a ReLU correlation): its pooled output and positions
+// instead of out (WinogradNarrowPooling), tile by tile.
 // run_block computes the outputs of one block of tiles.
 template <typename T>
 struct WinogradNarrowCorrelation {
@@ -295,8 +320,8 @@ struct WinogradNarrowCorrelation {
     const RowMatrix<T>* mask;
     const T* bias;
     ActivationFn activation;
-    const RowMatrix<T>& out;
-    const RowMatrix<T>* pooled = nullptr;
+    RowMatrix<T> out;
+    const WinogradNarrowPooling<T>* pooling = nullptr;
     WinogradNarrowTiles tiles;
     std::vector<DirectFilterBlock> blocks;
     std::vector<T> u_blocked, zeros;
@@ -328,9 +353,12 @@ struct WinogradNarrowCorrelation {
                                  zeros.data(), scratch.products);
         for (Index t = 0; t < count; ++t) {
             const WinogradTile tile = tiles(b * block + t);
-            winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row, tile.col,
-                                        scratch.tile, out);
-            if (pooled) winograd_narrow_pool_tile(out, g.out_h, g.out_w, tile.n, tile.row, tile.col, *pooled);
+            if (pooling)
+                winograd_narrow_pool_tile(g, scratch.products, block, t, bias, tile.n, tile.row, tile.col,
+                                          scratch.tile, *pooling);
+            else
+                winograd_narrow_output_tile(g, scratch.products, block, t, bias, activation, tile.n, tile.row,
+                                            tile.col, scratch.tile, out);
         }
     }
 };
@@ -346,17 +374,26 @@ void winograd_narrow_correlate(const WinogradNarrowCorrelation<T>& correlation) 
 
 // x (N, H, W, C), weights (3, 3, C, K), bias (K) or nullptr  ->  y (N, OH, OW, K)
 // y = activation(conv(x, weights) + bias), overwritten; winograd_narrow_applicable(d).
-// pooled (N, OH / 2, OW / 2, K) or nullptr: also the 2x2/2 'valid' max pooling
-// of y, taken tile by tile (conv2d_max_pool.hpp).
 template <typename T>
 void conv2d_winograd_narrow_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* weights, const T* bias,
-                                    const RowMatrix<T>& y, ActivationFn activation = ActivationFn::linear,
-                                    const RowMatrix<T>* pooled = nullptr) {
+                                    const RowMatrix<T>& y, ActivationFn activation = ActivationFn::linear) {
     require_winograd_narrow<T>(d, "conv2d_winograd_narrow_forward");
+    winograd_narrow_correlate(WinogradNarrowCorrelation<T>(d, x, static_cast<const RowMatrix<T>*>(nullptr),
+                                                           winograd_kernel_transform(weights, d.channels, d.filters),
+                                                           bias, activation, y));
+}
+
+// The 2x2/2 'valid' max pooling of relu(conv(x, weights) + bias), tile by
+// tile, without writing the convolution's output: pooling's pooled output
+// and positions, overwritten (conv2d_max_pool.hpp); winograd_narrow_applicable(d).
+template <typename T>
+void conv2d_winograd_narrow_relu_max_pool_forward(const Conv2DDims& d, const RowMatrix<T>& x, const T* weights,
+                                                  const T* bias, const WinogradNarrowPooling<T>& pooling) {
+    require_winograd_narrow<T>(d, "conv2d_winograd_narrow_relu_max_pool_forward");
     WinogradNarrowCorrelation<T> correlation(d, x, static_cast<const RowMatrix<T>*>(nullptr),
                                              winograd_kernel_transform(weights, d.channels, d.filters), bias,
-                                             activation, y);
-    correlation.pooled = pooled;
+                                             ActivationFn::relu, RowMatrix<T>{});
+    correlation.pooling = &pooling;
     winograd_narrow_correlate(correlation);
 }
 
