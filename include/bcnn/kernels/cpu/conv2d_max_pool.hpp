@@ -15,10 +15,10 @@
 // gives the gradient before the ReLU that max_pool2d_relu_backward gives
 // from the convolution's output, then narrow Winograd's both gradients in
 // one pass (conv2d_backward; nn::KernelLayer::backward_fused).
-// Measured on the custom CNN's pair (batch 32, 2 threads, interleaved runs
-// on the shared 2-core Zen 3), against writing the output and reading it
-// back in the backward: the forward 11.8-12.9 ms against 12.9-13.4, the
-// pooling's backward 1.9-2.1 ms against 3.8-4.8.
+// Measured on the custom CNN's pair (batch 32, 2 threads, medians of 11,
+// 3 interleaved runs on the shared 2-core Zen 3), against writing the
+// output and reading it back in the backward: the forward 11.3-11.5 ms
+// against 12.6-13.1, the pooling's backward 2.4-2.6 ms against 3.8-3.9.
 // A banded backward that never wrote the gradient before the ReLU out,
 // computing it per band of rows into cache, measured no faster than the two
 // steps (33.0-40.8 ms against 31.5-41.1), so it was not kept.
