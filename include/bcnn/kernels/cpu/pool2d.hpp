@@ -80,19 +80,21 @@ struct WindowMax {
 // The maximum of value_at(ih, iw) (a simd::Vec<T>) over the window's
 // pixels, lane by lane; a later pixel wins only when strictly greater, so a
 // NaN in the first position stays, as in the scalar rule.
+// Always inlined: as a call, its result went through the stack and the
+// max pooling's backward took 1.6x as long (mp2x2_16_150, 2 threads).
 template <typename T, typename ValueAt>
-WindowMax<T> window_first_max_of(const PoolCover& cover, const ValueAt& value_at) {
-    WindowMax<T> best{value_at(cover.h_begin, cover.w_begin), {}};
-    simd::Lanes<T> current = {};
+[[gnu::always_inline]] inline WindowMax<T> window_first_max_of(const PoolCover& cover, const ValueAt& value_at) {
+    simd::Vec<T> best = value_at(cover.h_begin, cover.w_begin);
+    simd::Lanes<T> position = {}, current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
             const simd::Vec<T> in = value_at(ih, iw);
-            const simd::Lanes<T> better = in > best.value;
-            best.value = better ? in : best.value;
-            best.position = better ? current : best.position;
+            const simd::Lanes<T> better = in > best;
+            best = better ? in : best;
+            position = better ? current : position;
             current += 1;
         }
-    return best;
+    return WindowMax<T>{best, position};
 }
 
 // window_first_max_of's value alone (the compiler drops the positions).
@@ -195,8 +197,9 @@ simd::Lanes<T> load_pool_positions(const std::uint8_t* from, int lanes) {
 // writes the image's gradient (accumulate = false: windows do not overlap)
 // or adds to it.
 template <typename T>
-void spread_to_position(const RowMatrix<T>& image_grad, Index in_w, const PoolCover& cover, const simd::Lanes<T>& position,
-                        const simd::Vec<T>& grad, Index c, int lanes, bool accumulate) {
+[[gnu::always_inline]] inline void spread_to_position(const RowMatrix<T>& image_grad, Index in_w, const PoolCover& cover,
+                                                      const simd::Lanes<T>& position, const simd::Vec<T>& grad,
+                                                      Index c, int lanes, bool accumulate) {
     simd::Lanes<T> current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
@@ -263,9 +266,9 @@ void visit_disjoint_pool_row(const WindowGeometry& g, const Window2D& window, In
 
 // Windows that do not overlap (pool_windows_disjoint): every input pixel
 // lies in at most one window, so dx (N, H, W, C) is written in one pass:
-// spread(image_grad, window, cover) writes the pixels of each window (its
-// index in (N, OH, OW) order, and its cover in image_grad: the image's
-// gradient), and pixels outside every window (the remainder of 'valid', the
+// spread(image_grad, n, window, cover) writes the pixels of each window (of
+// image n, its index in (N, OH, OW) order, and its cover in image_grad: the
+// image's gradient), and pixels outside every window (the remainder of 'valid', the
 // gaps when the stride exceeds the pool) are zeroed on the way. Parallel
 // over output rows (visit_disjoint_pool_row).
 // (bcnn_bench, 2 threads, medians of 3, time of oneDNN / bcnn: mp2x2_128_75
@@ -283,7 +286,7 @@ void write_disjoint_pool_gradient(const RowMatrix<T>& dxm, Index batch, const Wi
             [&](Index h_begin, Index h_end, Index w_begin, Index w_end) {
                 zero_pixels(image_grad, g.in_w, h_begin, h_end, w_begin, w_end);
             },
-            [&](Index ow, const PoolCover& cover) { spread(image_grad, image_row * g.out_w + ow, cover); });
+            [&](Index ow, const PoolCover& cover) { spread(image_grad, n, image_row * g.out_w + ow, cover); });
     });
 }
 
@@ -292,14 +295,14 @@ void write_disjoint_pool_gradient(const RowMatrix<T>& dxm, Index batch, const Wi
 template <typename T>
 void max_pool2d_backward_disjoint(const RowMatrix<T>& xm, const RowMatrix<T>& dym, const RowMatrix<T>& dxm,
                                   Index batch, const WindowGeometry& g, const Window2D& window, bool relu_before) {
-    const Index pixels = g.in_h * g.in_w, channels = xm.cols, out_pixels = g.out_h * g.out_w;
-    write_disjoint_pool_gradient(
-        dxm, batch, g, window, [&](const RowMatrix<T>& image_grad, Index output, const PoolCover& cover) {
-            const RowMatrix<T> image{xm.row(output / out_pixels * pixels), pixels, xm.cols, xm.ld};
-            for (Index c = 0; c < channels; c += simd::width<T>)
-                spread_window_gradient(image, image_grad, g.in_w, cover, dym.row(output), c, lanes_at<T>(c, channels),
-                                       false, relu_before);
-        });
+    const Index pixels = g.in_h * g.in_w, channels = xm.cols;
+    const auto spread = [&](const RowMatrix<T>& image_grad, Index n, Index output, const PoolCover& cover) {
+        const RowMatrix<T> image{xm.row(n * pixels), pixels, xm.cols, xm.ld};
+        for (Index c = 0; c < channels; c += simd::width<T>)
+            spread_window_gradient(image, image_grad, g.in_w, cover, dym.row(output), c, lanes_at<T>(c, channels),
+                                   false, relu_before);
+    };
+    write_disjoint_pool_gradient(dxm, batch, g, window, spread);
 }
 
 // Overlapping windows: dx is zeroed, then each window adds its gradient, in
@@ -378,7 +381,8 @@ void max_pool2d_relu_backward_from_positions(const Tensor<std::uint8_t>& positio
     const RowMatrix<T> dym = dy.as_rows(op), dxm = dx.as_rows(op);
     const Index channels = dx.dim(3);
     detail::write_disjoint_pool_gradient(
-        dxm, dx.dim(0), g, window, [&](const RowMatrix<T>& image_grad, Index output, const detail::PoolCover& cover) {
+        dxm, dx.dim(0), g, window,
+        [&](const RowMatrix<T>& image_grad, Index, Index output, const detail::PoolCover& cover) {
             const std::uint8_t* position = positions.data() + output * channels;
             for (Index c = 0; c < channels; c += simd::width<T>) {
                 const int lanes = detail::lanes_at<T>(c, channels);
