@@ -92,6 +92,7 @@ public:
         pooled_by_kernel_ = &pool;
         return pooled;
     }
+
     // dy is the pooling's output gradient. On the CPU the gradient before
     // the ReLU comes from the positions the fused kernel kept, or else from
     // max_pool2d_relu_backward of this layer's output, and the kernel's
@@ -108,6 +109,7 @@ public:
         run_backward(input_, kernel_->value, pre, dx.defined() ? &dx : nullptr, kernel_gradient(), bias_gradient());
         return dx;
     }
+
 protected:
     // y = activation(op(x, kernel) + bias) (bias may be nullptr), on the
     // tensors' device (backend/); the CPU kernels fuse the bias and the

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "bcnn/core/parallel.hpp"
 #include "bcnn/kernels/cpu/elementwise.hpp"
@@ -46,7 +45,6 @@ inline WindowGeometry pool_geometry(const Shape& x, const Window2D& window, cons
     BCNN_CHECK(x.rank() == 4, op << ": input must be NHWC (rank 4), got shape " << x);
     return window_geometry(x[1], x[2], window, op);
 }
-
 
 // Channels per backward task: the backward passes scatter into dx, so they
 // split the work by (image, channel block), which never share an element.
@@ -197,9 +195,10 @@ simd::Lanes<T> load_pool_positions(const std::uint8_t* from, int lanes) {
 // writes the image's gradient (accumulate = false: windows do not overlap)
 // or adds to it.
 template <typename T>
-[[gnu::always_inline]] inline void spread_to_position(const RowMatrix<T>& image_grad, Index in_w, const PoolCover& cover,
-                                                      const simd::Lanes<T>& position, const simd::Vec<T>& grad,
-                                                      Index c, int lanes, bool accumulate) {
+[[gnu::always_inline]] inline void spread_to_position(const RowMatrix<T>& image_grad, Index in_w,
+                                                      const PoolCover& cover, const simd::Lanes<T>& position,
+                                                      const simd::Vec<T>& grad, Index c, int lanes,
+                                                      bool accumulate) {
     simd::Lanes<T> current = {};
     for (Index ih = cover.h_begin; ih < cover.h_end; ++ih)
         for (Index iw = cover.w_begin; iw < cover.w_end; ++iw) {
@@ -268,9 +267,9 @@ void visit_disjoint_pool_row(const WindowGeometry& g, const Window2D& window, In
 // lies in at most one window, so dx (N, H, W, C) is written in one pass:
 // spread(image_grad, n, window, cover) writes the pixels of each window (of
 // image n, its index in (N, OH, OW) order, and its cover in image_grad: the
-// image's gradient), and pixels outside every window (the remainder of 'valid', the
-// gaps when the stride exceeds the pool) are zeroed on the way. Parallel
-// over output rows (visit_disjoint_pool_row).
+// image's gradient), and pixels outside every window (the remainder of
+// 'valid', the gaps when the stride exceeds the pool) are zeroed on the
+// way. Parallel over output rows (visit_disjoint_pool_row).
 // (bcnn_bench, 2 threads, medians of 3, time of oneDNN / bcnn: mp2x2_128_75
 // 0.58 -> 2.27, mp2x2_512_18 0.79 -> 2.08, mp2x2_16_150 1.28 -> 1.84 against
 // the zero-fill and scatter that the overlapping path below still uses.)
@@ -386,8 +385,9 @@ void max_pool2d_relu_backward_from_positions(const Tensor<std::uint8_t>& positio
             const std::uint8_t* position = positions.data() + output * channels;
             for (Index c = 0; c < channels; c += simd::width<T>) {
                 const int lanes = detail::lanes_at<T>(c, channels);
-                detail::spread_to_position(image_grad, g.in_w, cover, detail::load_pool_positions<T>(position + c, lanes),
-                                           detail::load_lanes(dym.row(output) + c, lanes), c, lanes, false);
+                const simd::Lanes<T> at = detail::load_pool_positions<T>(position + c, lanes);
+                const simd::Vec<T> grad = detail::load_lanes(dym.row(output) + c, lanes);
+                detail::spread_to_position(image_grad, g.in_w, cover, at, grad, c, lanes, false);
             }
         });
 }
