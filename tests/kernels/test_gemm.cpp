@@ -310,11 +310,12 @@ TEMPLATE_TEST_CASE("gemm: both operands read in place in a weights gradient's la
 }
 
 TEST_CASE("gemm: which kernels can read op(A) in place", "[kernels][gemm]") {
-    // 16 vector registers hold the accumulators, a row of B and a broadcast
-    // for AVX2 (float 6 x 16, double 4 x 8) and SSE2 float (4 x 8); not for
-    // AVX-512's 14 x 32 float kernel or SSE2 double (4 x 8 in 16 accumulators).
+    // The vector registers hold the accumulators, a row of B and a broadcast
+    // for AVX-512 (32 registers: float 14 x 32 in 31, double 4 x 8), AVX2
+    // (16: float 6 x 16, double 4 x 8) and SSE2 float (4 x 8); not for SSE2
+    // double (4 x 8 in 16 accumulators).
 #if defined(__AVX512F__)
-    const bool in_place_float = false, in_place_double = true;
+    const bool in_place_float = true, in_place_double = true;
 #elif defined(__AVX__)
     const bool in_place_float = true, in_place_double = true;
 #else

@@ -26,11 +26,13 @@
 // The filters are cut into blocks of 2 vectors of simd::width<T> lanes (the
 // last block 1 or 2 vectors, padded with zero filters).
 // Forward: the weights are repacked per block as (KH, KW, C, lanes); P
-// neighbouring output pixels x the block's vectors (12 accumulators: 6 x 2
-// or 12 x 1) are summed in simd::Vec registers, each input value broadcast
-// against the vectors of weights of its tap and channel.
+// neighbouring output pixels x the block's vectors (kDirectAccumulators:
+// 12 = 6 x 2 or 12 x 1 with AVX2, 24 = 12 x 2 or 24 x 1 with AVX-512) are
+// summed in simd::Vec registers, each input value broadcast against the
+// vectors of weights of its tap and channel.
 // Weights gradient: for each output row and block, J patch values (kh, kw, c)
-// x the block's vectors (again 12 accumulators) are summed over the row's
+// x the block's vectors (at most kDirectAccumulators, fewer for the last
+// group: with_gradient_group) are summed over the row's
 // pixels, each input value broadcast against the vectors of dy, then
 // added to the chunk's own (KH*KW*C, lanes) partial sums; chunks of output
 // rows are added in chunk order, so the result depends only on the thread count.
@@ -38,8 +40,10 @@
 // only (partial blocks are stored through memory afterwards), so GCC 12 keeps
 // them in registers at -O3 as at -O2 (checked in the -O3 -march=native
 // assembly: 12 ymm accumulators, vbroadcastss + vfmadd231ps, no spills in the
-// inner loops). The scalar kernels this replaces ran 10x slower at -O3 and
-// needed #pragma GCC optimize("O2").
+// inner loops; AVX-512: 24 zmm accumulators, no zmm spills, but the 16
+// general registers no longer hold every pixel address or patch offset, so
+// some are reloaded from the stack). The scalar kernels this replaces ran
+// 10x slower at -O3 and needed #pragma GCC optimize("O2").
 
 #include <algorithm>
 #include <type_traits>
@@ -106,10 +110,11 @@ inline bool direct_pays_weights_gradient(const Conv2DDims& d) {
     return d.channels <= 64 && d.filters >= 8 && d.filters <= 128 && !d.pointwise();
 }
 
-// Accumulators of simd::width<T> lanes each kernel keeps in registers: 12
-// of the 16 vector registers of AVX2 or SSE2, leaving room for the vectors
-// of weights (or dy) and the broadcast input value.
-constexpr int kDirectAccumulators = 12;
+// Accumulators of simd::width<T> lanes each kernel keeps in registers:
+// three quarters of the vector registers (12 of AVX2's or SSE2's 16, 24 of
+// AVX-512's 32), leaving room for the vectors of weights (or dy) and the
+// broadcast input value.
+constexpr int kDirectAccumulators = simd::kVectorRegisters * 3 / 4;
 // Vectors of filters in a full filter block.
 constexpr int kDirectBlockVectors = 2;
 
@@ -273,7 +278,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     using simd::Vec;
     constexpr int L = simd::width<T>;
     Vec<T> acc[P][V];
-#pragma GCC unroll 16
+#pragma GCC unroll 24
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) acc[p][v] = simd::load(bias + v * L);
@@ -284,7 +289,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
             Vec<T> wv[V];
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) wv[v] = simd::load(w_r + (j * V + v) * L);
-#pragma GCC unroll 16
+#pragma GCC unroll 24
             for (int p = 0; p < P; ++p) {
                 const Vec<T> xv = simd::broadcast(in_r[p * pixel_step + j]);
 #pragma GCC unroll 2
@@ -294,13 +299,13 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     }
     if (activation == ActivationFn::relu) {
         const Vec<T> zero = {};
-#pragma GCC unroll 16
+#pragma GCC unroll 24
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) acc[p][v] = acc[p][v] < zero ? zero : acc[p][v];  // keeps NaN
     }
     if (pixels == P && filters >= V * L) {
-#pragma GCC unroll 16
+#pragma GCC unroll 24
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) simd::store(y + p * ld_y + v * L, acc[p][v]);
@@ -308,7 +313,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     }
     // A partial block: through memory (constant indices keep acc in registers above).
     T part[P][V * L];
-#pragma GCC unroll 16
+#pragma GCC unroll 24
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) simd::store(part[p] + v * L, acc[p][v]);
@@ -412,19 +417,39 @@ void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
                           ActivationFn::linear, dx, relu_output);
 }
 
+// Calls body(std::integral_constant<int, J>()) for a group of `count` values
+// of direct_gradient_values with V vectors of filters: J the fewest of
+// kDirectAccumulators / V and its 2/3, 1/2 and 1/4 that holds them (all of
+// them when count is larger). The last group of a patch of 27 values (3x3x3)
+// at 24 accumulators then computes 6 values instead of 24, and 16 channels
+// take 16 (AVX-512: 16 filters, V = 1).
+template <int V, typename Body>
+void with_gradient_group(Index count, Body&& body) {
+    constexpr int most = kDirectAccumulators / V;
+    if (count <= most / 4)
+        body(std::integral_constant<int, std::max(1, most / 4)>());
+    else if (count <= most / 2)
+        body(std::integral_constant<int, most / 2>());
+    else if (count <= most * 2 / 3)
+        body(std::integral_constant<int, most * 2 / 3>());
+    else
+        body(std::integral_constant<int, most>());
+}
+
 // sum[j * sum_step + lanes] += sum over the `pixels` pixels p of
 // in[p * pixel_step + offsets[j]] * dy[p * dy_step + lanes] for J values j
-// (J = 12 / V; lanes < V * width) of which the first `count` are stored.
-// With Masked, dy is read where relu_output (same steps as dy) > 0, else as
-// 0: two more loads and two selects per pixel beside the 12 multiply-adds.
-template <typename T, int V, bool Masked>
+// (J <= kDirectAccumulators / V; lanes < V * width) of which the first
+// `count` are stored. With Masked, dy is read where relu_output (same steps
+// as dy) > 0, else as 0: two more loads and two selects per pixel beside the
+// J * V multiply-adds.
+template <typename T, int V, int J, bool Masked>
 void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step, const T* dy, const T* relu_output,
                             Index dy_step, Index pixels, int count, T* sum, Index sum_step) {
     using simd::Vec;
-    constexpr int L = simd::width<T>, J = kDirectAccumulators / V;
+    constexpr int L = simd::width<T>;
     Vec<T> acc[J][V];
     Index offset[J];
-#pragma GCC unroll 16
+#pragma GCC unroll 24
     for (int j = 0; j < J; ++j) {
         offset[j] = offsets[j];
 #pragma GCC unroll 2
@@ -438,7 +463,7 @@ void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step,
             g[v] = simd::load(dy + p * dy_step + v * L);
             if (Masked) g[v] = simd::load(relu_output + p * dy_step + v * L) > T(0) ? g[v] : Vec<T>{};
         }
-#pragma GCC unroll 16
+#pragma GCC unroll 24
         for (int j = 0; j < J; ++j) {
             const Vec<T> xv = simd::broadcast(in_p[offset[j]]);
 #pragma GCC unroll 2
@@ -446,7 +471,7 @@ void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step,
         }
     }
     if (count == J) {
-#pragma GCC unroll 16
+#pragma GCC unroll 24
         for (int j = 0; j < J; ++j)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) {
@@ -457,7 +482,7 @@ void direct_gradient_values(const T* in, const Index* offsets, Index pixel_step,
     }
     // Fewer values: through memory (constant indices keep acc in registers above).
     T part[J][V * L];
-#pragma GCC unroll 16
+#pragma GCC unroll 24
     for (int j = 0; j < J; ++j)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) simd::store(part[j] + v * L, acc[j][v]);
@@ -551,17 +576,20 @@ void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBloc
     for (const DirectFilterBlock& block : blocks) {
         const DirectGradientDy<T> dy = dy_of_block(block);
         with_direct_vectors<T>(block.lanes, [&](auto vectors) {
-            constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
+            constexpr int V = decltype(vectors)::value;
             const Index end = rows.kh_end * window_row;
-            for (Index r = rows.kh_begin * window_row; r < end; r += J) {
-                const int count = static_cast<int>(std::min<Index>(J, end - r));
+            for (Index r = rows.kh_begin * window_row; r < end; r += kDirectAccumulators / V) {
+                const int count = static_cast<int>(std::min<Index>(kDirectAccumulators / V, end - r));
                 T* block_sum = sum + block.offset + r * block.lanes;
-                if (dy.mask)
-                    direct_gradient_values<T, V, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask, dy.step,
-                                                       out_w, count, block_sum, block.lanes);
-                else
-                    direct_gradient_values<T, V, false>(in_rows, offsets + r, pixel_step, dy.values, nullptr, dy.step,
-                                                        out_w, count, block_sum, block.lanes);
+                with_gradient_group<V>(count, [&](auto values) {
+                    constexpr int J = decltype(values)::value;
+                    if (dy.mask)
+                        direct_gradient_values<T, V, J, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask,
+                                                              dy.step, out_w, count, block_sum, block.lanes);
+                    else
+                        direct_gradient_values<T, V, J, false>(in_rows, offsets + r, pixel_step, dy.values, nullptr,
+                                                               dy.step, out_w, count, block_sum, block.lanes);
+                });
             }
         });
     }

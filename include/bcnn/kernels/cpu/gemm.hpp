@@ -311,13 +311,14 @@ inline void gemm_store_accumulators(const simd::Vec<T> (&acc)[Rows][Vectors], T 
 // in registers (the epilogue's pass over the tile was a fifth of a pointwise
 // convolution's forward with 16-32 input channels). Usable (`available`)
 // when NR is whole vectors and the MR x NR accumulators, one row of B and a
-// broadcast fit in 16 vector registers: AVX2 float 6 x 16 and double 4 x 8,
-// SSE2 float 4 x 8; not AVX-512's 14 x 32 (28 accumulators).
+// broadcast fit in the vector registers (simd::kVectorRegisters): AVX-512
+// float 14 x 32 (31 of 32), AVX2 float 6 x 16 and double 4 x 8, SSE2 float
+// 4 x 8.
 template <typename T>
 struct GemmInPlaceAKernel {
     static constexpr Index mr = MicroKernel<T>::mr, nr = MicroKernel<T>::nr;
     static constexpr Index width = simd::width<T>, vectors = nr / width;
-    static constexpr bool available = nr % width == 0 && mr * vectors + vectors + 1 <= 16;
+    static constexpr bool available = nr % width == 0 && mr * vectors + vectors + 1 <= simd::kVectorRegisters;
 
     static void run(Index kc, const T* a, Index lda, const T* b, T alpha, T beta, T* c, Index ldc, const T* bias,
                     bool relu) {

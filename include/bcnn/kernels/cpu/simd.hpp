@@ -35,12 +35,17 @@ namespace bcnn {
 namespace cpu {
 namespace simd {
 
+// The vector width, and how many vector registers a kernel may plan its
+// accumulators around (x86-64: 32 zmm with AVX-512, 16 ymm or xmm without).
 #if defined(__AVX512F__)
 constexpr int kVectorBytes = 64;
+constexpr int kVectorRegisters = 32;
 #elif defined(__AVX__)
 constexpr int kVectorBytes = 32;
+constexpr int kVectorRegisters = 16;
 #else
 constexpr int kVectorBytes = 16;
+constexpr int kVectorRegisters = 16;
 #endif
 
 template <typename T>

@@ -98,7 +98,7 @@ void winograd_narrow_gradient_tile(const WindowGeometry& g, const RowMatrix<T>& 
 
 // Step 3 for one block of `count` tiles: sums[xi] (C x K) += v[xi]^T q[xi].
 // offsets: 0, 1, ..., C - 1, then copies of C - 1 (read by a group of
-// fewer than J channels, not stored).
+// fewer channels than its accumulators, not stored).
 template <typename T>
 void winograd_narrow_gradient_products(const T* v, const T* q, const std::vector<DirectFilterBlock>& blocks,
                                        const Index* offsets, Index channels, Index filters, Index block, Index count,
@@ -106,13 +106,16 @@ void winograd_narrow_gradient_products(const T* v, const T* q, const std::vector
     for (Index xi = 0; xi < kWinogradPoints; ++xi)
         for (const DirectFilterBlock& filter_block : blocks)
             with_direct_vectors<T>(filter_block.lanes, [&](auto vectors) {
-                constexpr int V = decltype(vectors)::value, J = kDirectAccumulators / V;
-                for (Index c = 0; c < channels; c += J)
-                    direct_gradient_values<T, V, false>(
-                        v + xi * block * channels, offsets + c, channels, q + xi * block * filters + filter_block.first,
-                        static_cast<const T*>(nullptr), filters, count,
-                        static_cast<int>(std::min<Index>(J, channels - c)),
-                        sums + (xi * channels + c) * filters + filter_block.first, filters);
+                constexpr int V = decltype(vectors)::value;
+                for (Index c = 0; c < channels; c += kDirectAccumulators / V) {
+                    const int values = static_cast<int>(std::min<Index>(kDirectAccumulators / V, channels - c));
+                    with_gradient_group<V>(values, [&](auto group) {
+                        direct_gradient_values<T, V, decltype(group)::value, false>(
+                            v + xi * block * channels, offsets + c, channels,
+                            q + xi * block * filters + filter_block.first, static_cast<const T*>(nullptr), filters,
+                            count, values, sums + (xi * channels + c) * filters + filter_block.first, filters);
+                    });
+                }
             });
 }
 
