@@ -4,6 +4,7 @@
 # then configures, builds and tests two CMake presets:
 #   release  optimised; tests, examples, packaging checks; CUDA backend when found
 #   asan     the tests again under AddressSanitizer + UBSan
+# and, on a CPU with AVX-512, the kernel tests once more for AVX2 (build/avx2).
 # The checks against torchvision run only with BCNN_TORCH_PYTHON set to a
 # Python with torch and torchvision (not installed here: gigabytes); otherwise
 # they are reported as skipped. Runs both presets even when the first fails,
@@ -61,6 +62,25 @@ for preset in release asan; do
     phase "$preset test" run_ctest "$preset" || failed=1
 done
 
+# run_catch BINARY TAGS: runs a Catch2 test binary on its own, counted as one test.
+# shellcheck disable=SC2317  # called through phase
+run_catch() {
+  local status=0
+  "$1" "$2" || status=$?
+  if ((status == 0)); then passed_total=$((passed_total + 1)); else failed_total=$((failed_total + 1)); fi
+  return "$status"
+}
+# On an AVX-512 machine the release preset runs the AVX-512 kernels and asan
+# the portable ones; the AVX2 kernels (the 6x16 GEMM micro-kernel, 8-float
+# simd::Vec, 12 direct-convolution accumulators) get a build of their own:
+# the kernel, core and optimiser tests for -march=x86-64-v3.
+if grep -qw avx512f /proc/cpuinfo; then
+  phase "avx2 configure" cmake -S . -B build/avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=OFF \
+      -DBCNN_BUILD_TESTS=ON -DBCNN_BUILD_BENCH=OFF -DBCNN_BUILD_EXAMPLES=OFF -DBCNN_MARCH=x86-64-v3 \
+      -DBCNN_ONEDNN_LIBRARY=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON &&
+    phase "avx2 build" cmake --build build/avx2 --target bcnn_tests -j "$jobs" &&
+    phase "avx2 test" run_catch build/avx2/tests/bcnn_tests '[kernels],[core],[optim]' || failed=1
+fi
 echo
 echo "==== phase times (${jobs} cores)"
 printf '%s\n' "${timings[@]}"

@@ -243,26 +243,31 @@ TEMPLATE_TEST_CASE("gemm: op(A) read in place across its row, column and depth b
     // both sides of the widest op(B) that it takes.
     const Index mr = Blocking<TestType>::mr, nr = Blocking<TestType>::nr, kc = Blocking<TestType>::kc;
     const Index widest = cpu::detail::kGemmInPlaceAMaxColumns;
-    REQUIRE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, 300) ==
+    REQUIRE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, 300, 300) ==
             cpu::detail::GemmInPlaceAKernel<TestType>::available);
-    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::yes, 300));
-    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, widest + 1));
+    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::yes, 300, 300));
+    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, 299, 300));  // fewer rows than columns
+    CHECK_FALSE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, widest + 1, widest + 1));
     std::uint64_t seed = 350;
     for (Transpose tb : kTransposes) {
         Case blocks;
-        blocks.trans_b = tb, blocks.m = 4 * 64 + mr + 1, blocks.n = 300, blocks.k = 2 * kc + 3;
+        blocks.trans_b = tb, blocks.m = 300 + mr + 1, blocks.n = 300, blocks.k = 2 * kc + 3;
         blocks.alpha = 0.7, blocks.beta = 0.5, blocks.pad_a = 5, blocks.pad_b = 2, blocks.pad_c = 3;
         blocks.bias = true, blocks.relu = tb == Transpose::yes;  // whole tiles take the epilogue in registers
         check_case<TestType>(blocks, seed++);
     }
     for (Index n : {widest, widest + 1}) {
         Case edge;
-        edge.m = 2 * mr - 1, edge.n = n, edge.k = 7, edge.alpha = -1.5, edge.beta = 1.0, edge.pad_a = 1;
+        edge.m = widest + 2 * mr - 1, edge.n = n, edge.k = 7, edge.alpha = -1.5, edge.beta = 1.0, edge.pad_a = 1;
         edge.pad_c = 1, edge.relu = true;
+        CHECK(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, edge.m, n) ==
+              (n == widest && cpu::detail::GemmInPlaceAKernel<TestType>::available));
         check_case<TestType>(edge, seed++);
     }
-    Case narrow;  // fewer rows than one micro-panel: only the packed edge panel
-    narrow.m = mr - 1, narrow.n = nr + 1, narrow.k = kc + 1, narrow.beta = -0.5, narrow.bias = true;
+    Case narrow;  // fewer rows than one micro-panel (and columns): only the packed edge panel
+    narrow.m = mr - 1, narrow.n = mr - 1, narrow.k = kc + 1, narrow.beta = -0.5, narrow.bias = true;
+    CHECK(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, narrow.m, narrow.n) ==
+          cpu::detail::GemmInPlaceAKernel<TestType>::available);
     check_case<TestType>(narrow, seed++);
 }
 
@@ -398,7 +403,7 @@ TEMPLATE_TEST_CASE("gemm: same bits with 1 or 2 threads, inside or outside a par
     // (kGemmParallelPackValues), whole for the in-place loops (n = 300) and by
     // PackedB. op(A) read in place in 16 chunks (n = 45, 300; where the
     // kernel has an in-place variant), packed in 2 (611).
-    for (auto [m, n] : {std::pair<Index, Index>{203, 45}, {13, 611}, {203, 300}}) {
+    for (auto [m, n] : {std::pair<Index, Index>{203, 45}, {13, 611}, {301, 300}}) {
         Case cs;
         cs.trans_b = Transpose::yes, cs.m = m, cs.n = n, cs.k = 301, cs.alpha = 0.9, cs.beta = 0.25;
         cs.pad_c = 3, cs.bias = true, cs.relu = true;
@@ -407,10 +412,10 @@ TEMPLATE_TEST_CASE("gemm: same bits with 1 or 2 threads, inside or outside a par
         const std::vector<TestType> one = ops.run_plain(), one_packed = ops.run_packed();
         set_num_threads(2);
         REQUIRE(cpu::detail::gemm_part_count(cs.m, cs.n, cs.k, 1000, num_threads()) == 2);  // big enough to be split
-        const bool in_place = cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, n);
-        CHECK(in_place == (n <= 300 && cpu::detail::GemmInPlaceAKernel<TestType>::available));
-        CHECK(cpu::detail::gemm_max_parts<TestType>(n, Transpose::no, true) == (in_place ? 16 : 2));
-        CHECK(cpu::detail::gemm_max_parts<TestType>(n, Transpose::no, false) == 2);
+        const bool in_place = cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, m, n);
+        CHECK(in_place == (n <= 300 && m >= n && cpu::detail::GemmInPlaceAKernel<TestType>::available));
+        CHECK(cpu::detail::gemm_max_parts<TestType>(m, n, Transpose::no, true) == (in_place ? 16 : 2));
+        CHECK(cpu::detail::gemm_max_parts<TestType>(m, n, Transpose::no, false) == 2);
         const std::vector<TestType> two = ops.run_plain(), two_packed = ops.run_packed();
         std::vector<TestType> inside[2], inside_packed[2];
 #ifdef _OPENMP

@@ -445,10 +445,15 @@ void gemm_blocked_packed_a(const GemmProblem<T>& g, Index row_begin, Index row_e
 constexpr Index kGemmInPlaceAMaxColumns = 512;
 
 // Whether gemm reads op(A) in place (gemm_blocked_in_place_a) rather than
-// packing it: op(A) stored by rows, narrow C, and a kernel for it.
+// packing it: op(A) stored by rows, narrow C with at least as many rows as
+// columns, and a kernel for it. The in-place loops read op(B) packed whole;
+// with fewer rows (a dense layer's batch of 32 against 512 columns) packing A
+// is cheap and packing the whole of B, written out and read back, is not:
+// the dense forwards ran at 0.28-0.36x oneDNN's speed that way, against
+// 0.45-0.61x packing both by blocks (AVX-512, 2 threads).
 template <typename T>
-bool gemm_reads_a_in_place(Transpose trans_a, Index n) {
-    return GemmInPlaceAKernel<T>::available && trans_a == Transpose::no && n <= kGemmInPlaceAMaxColumns;
+bool gemm_reads_a_in_place(Transpose trans_a, Index m, Index n) {
+    return GemmInPlaceAKernel<T>::available && trans_a == Transpose::no && n <= kGemmInPlaceAMaxColumns && m >= n;
 }
 
 // As gemm_blocked_packed_a, with op(A) read in place (gemm_reads_a_in_place),
@@ -554,7 +559,7 @@ void gemm_blocked_outer(const GemmProblem<T>& g, const T* b, Index ldb, Index ro
 template <typename T, typename BlockOfB>
 void gemm_blocked(const GemmProblem<T>& g, Index row_begin, Index row_end, Index col_begin, Index col_end,
                   const BlockOfB& block_of_b) {
-    if (gemm_reads_a_in_place<T>(g.trans_a, g.n))
+    if (gemm_reads_a_in_place<T>(g.trans_a, g.m, g.n))
         gemm_blocked_in_place_a(g, row_begin, row_end, col_begin, col_end, block_of_b);
     else
         gemm_blocked_packed_a(g, row_begin, row_end, col_begin, col_end, block_of_b);
@@ -592,8 +597,8 @@ inline int gemm_part_count(Index m, Index n, Index k, Index units, int max_parts
 // reading one op(B) packed whole by all threads ran 1024^3 at 140-159
 // GFLOP/s against 155-172 with a copy of each block per thread, 2 threads.)
 template <typename T>
-int gemm_max_parts(Index n, Transpose trans_a, bool b_whole) {
-    return b_whole && gemm_reads_a_in_place<T>(trans_a, n) ? chunks_per_team() : num_threads();
+int gemm_max_parts(Index m, Index n, Transpose trans_a, bool b_whole) {
+    return b_whole && gemm_reads_a_in_place<T>(trans_a, m, n) ? chunks_per_team() : num_threads();
 }
 
 // Runs the problem, cut by rows or by columns at micro-tile boundaries (the
@@ -729,7 +734,7 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
         });
         return;
     }
-    if (computes && detail::gemm_reads_a_in_place<T>(trans_a, n)) {
+    if (computes && detail::gemm_reads_a_in_place<T>(trans_a, m, n)) {
         // The in-place loops visit each depth block of op(B) once per block of
         // rows: op(B) is packed whole, once, for every chunk and thread.
         const Index padded_n = detail::gemm_round_up(n, detail::GemmBlocking<T>::nr);
@@ -738,7 +743,7 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
         const auto whole_block = [&](Index pc, Index kc, Index jc, Index) {
             return detail::gemm_whole_b_block(static_cast<const T*>(packed), padded_n, pc, kc, jc);
         };
-        detail::gemm_run(g, detail::gemm_max_parts<T>(n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
+        detail::gemm_run(g, detail::gemm_max_parts<T>(m, n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
             detail::gemm_blocked(g, r0, r1, c0, c1, whole_block);
         });
         return;
@@ -766,7 +771,7 @@ void gemm(Transpose trans_a, Index m, const T* a, Index lda, const PackedB<T>& b
     const detail::GemmProblem<T> g{
         m, n, k, trans_a, a, lda, alpha, beta, c, ldc, epilogue.empty() ? nullptr : &epilogue};
     const auto block = [&](Index pc, Index kc, Index jc, Index) { return b.block(pc, kc, jc); };
-    detail::gemm_run(g, detail::gemm_max_parts<T>(n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
+    detail::gemm_run(g, detail::gemm_max_parts<T>(m, n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
         detail::gemm_blocked(g, r0, r1, c0, c1, block);
     });
 }
