@@ -26,12 +26,11 @@
 // The filters are cut into blocks of 2 vectors of simd::width<T> lanes (the
 // last block 1 or 2 vectors, padded with zero filters).
 // Forward: the weights are repacked per block as (KH, KW, C, lanes); P
-// neighbouring output pixels x the block's vectors (kDirectAccumulators:
-// 12 = 6 x 2 or 12 x 1 with AVX2, 24 = 12 x 2 or 24 x 1 with AVX-512) are
-// summed in simd::Vec registers, each input value broadcast against the
-// vectors of weights of its tap and channel.
+// neighbouring output pixels x the block's vectors (12 accumulators: 6 x 2
+// or 12 x 1) are summed in simd::Vec registers, each input value broadcast
+// against the vectors of weights of its tap and channel.
 // Weights gradient: for each output row and block, J patch values (kh, kw, c)
-// x the block's vectors (at most kDirectAccumulators, fewer for the last
+// x the block's vectors (again 12 accumulators; fewer for a patch's last
 // group: with_gradient_group) are summed over the row's
 // pixels, each input value broadcast against the vectors of dy, then
 // added to the chunk's own (KH*KW*C, lanes) partial sums; chunks of output
@@ -40,10 +39,8 @@
 // only (partial blocks are stored through memory afterwards), so GCC 12 keeps
 // them in registers at -O3 as at -O2 (checked in the -O3 -march=native
 // assembly: 12 ymm accumulators, vbroadcastss + vfmadd231ps, no spills in the
-// inner loops; AVX-512: 24 zmm accumulators, no zmm spills, but the 16
-// general registers no longer hold every pixel address or patch offset, so
-// some are reloaded from the stack). The scalar kernels this replaces ran
-// 10x slower at -O3 and needed #pragma GCC optimize("O2").
+// inner loops). The scalar kernels this replaces ran 10x slower at -O3 and
+// needed #pragma GCC optimize("O2").
 
 #include <algorithm>
 #include <type_traits>
@@ -110,11 +107,15 @@ inline bool direct_pays_weights_gradient(const Conv2DDims& d) {
     return d.channels <= 64 && d.filters >= 8 && d.filters <= 128 && !d.pointwise();
 }
 
-// Accumulators of simd::width<T> lanes each kernel keeps in registers:
-// three quarters of the vector registers (12 of AVX2's or SSE2's 16, 24 of
-// AVX-512's 32), leaving room for the vectors of weights (or dy) and the
-// broadcast input value.
-constexpr int kDirectAccumulators = simd::kVectorRegisters * 3 / 4;
+// Accumulators of simd::width<T> lanes each kernel keeps in registers: 12
+// of the 16 vector registers of AVX2 or SSE2, leaving room for the vectors
+// of weights (or dy) and the broadcast input value. Also with AVX-512's 32:
+// with 24 the 16 general registers no longer held the pixels' addresses or
+// the patch offsets, and (minima of 6 interleaved runs, batch 32, 2 threads)
+// the forward of 3->64 @150 took 19.4 ms against 18.4, of 3->16 5.5 against
+// 4.8, the weights gradient of 3->16 9.1 against 7.3. (Narrow Winograd's
+// weights gradient, whose offsets are consecutive, takes 24.)
+constexpr int kDirectAccumulators = 12;
 // Vectors of filters in a full filter block.
 constexpr int kDirectBlockVectors = 2;
 
@@ -418,27 +419,25 @@ void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
 }
 
 // Calls body(std::integral_constant<int, J>()) for a group of `count` values
-// of direct_gradient_values with V vectors of filters: J the fewest of
-// kDirectAccumulators / V and its 2/3, 1/2 and 1/4 that holds them (all of
-// them when count is larger). The last group of a patch of 27 values (3x3x3)
-// at 24 accumulators then computes 6 values instead of 24, and 16 channels
-// take 16 (AVX-512: 16 filters, V = 1).
-template <int V, typename Body>
+// of direct_gradient_values: J the fewest of Most (the accumulators of a
+// whole group) and its 2/3, 1/2 and 1/4 that holds them (Most when count is
+// larger). The last group of a 3x3x3 patch at 12 accumulators then computes
+// 3 values instead of 12, and 16 channels at 24 take 16.
+template <int Most, typename Body>
 void with_gradient_group(Index count, Body&& body) {
-    constexpr int most = kDirectAccumulators / V;
-    if (count <= most / 4)
-        body(std::integral_constant<int, std::max(1, most / 4)>());
-    else if (count <= most / 2)
-        body(std::integral_constant<int, most / 2>());
-    else if (count <= most * 2 / 3)
-        body(std::integral_constant<int, most * 2 / 3>());
+    if (count <= Most / 4)
+        body(std::integral_constant<int, std::max(1, Most / 4)>());
+    else if (count <= Most / 2)
+        body(std::integral_constant<int, Most / 2>());
+    else if (count <= Most * 2 / 3)
+        body(std::integral_constant<int, Most * 2 / 3>());
     else
-        body(std::integral_constant<int, most>());
+        body(std::integral_constant<int, Most>());
 }
 
 // sum[j * sum_step + lanes] += sum over the `pixels` pixels p of
 // in[p * pixel_step + offsets[j]] * dy[p * dy_step + lanes] for J values j
-// (J <= kDirectAccumulators / V; lanes < V * width) of which the first
+// (J accumulators of V vectors; lanes < V * width) of which the first
 // `count` are stored. With Masked, dy is read where relu_output (same steps
 // as dy) > 0, else as 0: two more loads and two selects per pixel beside the
 // J * V multiply-adds.
@@ -578,10 +577,11 @@ void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBloc
         with_direct_vectors<T>(block.lanes, [&](auto vectors) {
             constexpr int V = decltype(vectors)::value;
             const Index end = rows.kh_end * window_row;
-            for (Index r = rows.kh_begin * window_row; r < end; r += kDirectAccumulators / V) {
-                const int count = static_cast<int>(std::min<Index>(kDirectAccumulators / V, end - r));
+            constexpr Index most = kDirectAccumulators / V;
+            for (Index r = rows.kh_begin * window_row; r < end; r += most) {
+                const int count = static_cast<int>(std::min<Index>(most, end - r));
                 T* block_sum = sum + block.offset + r * block.lanes;
-                with_gradient_group<V>(count, [&](auto values) {
+                with_gradient_group<most>(count, [&](auto values) {
                     constexpr int J = decltype(values)::value;
                     if (dy.mask)
                         direct_gradient_values<T, V, J, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask,

@@ -743,7 +743,8 @@ void gemm(Transpose trans_a, Transpose trans_b, Index m, Index n, Index k, T alp
         const auto whole_block = [&](Index pc, Index kc, Index jc, Index) {
             return detail::gemm_whole_b_block(static_cast<const T*>(packed), padded_n, pc, kc, jc);
         };
-        detail::gemm_run(g, detail::gemm_max_parts<T>(m, n, trans_a, true), [&](Index r0, Index r1, Index c0, Index c1) {
+        const int parts = detail::gemm_max_parts<T>(m, n, trans_a, true);
+        detail::gemm_run(g, parts, [&](Index r0, Index r1, Index c0, Index c1) {
             detail::gemm_blocked(g, r0, r1, c0, c1, whole_block);
         });
         return;
