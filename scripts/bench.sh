@@ -18,7 +18,7 @@
 #                      Google Benchmark)
 #   --no-keras         skip keras_peer.py
 #   --keras-onednn M   TensorFlow's oneDNN ops for the peer: on (the default:
-#                      TF_ENABLE_ONEDNN_OPTS=1, about 2x faster on this AVX2 machine), off,
+#                      TF_ENABLE_ONEDNN_OPTS=1, about 2x faster on an AVX2-only CPU), off,
 #                      or default (TensorFlow's choice: on only on CPUs with
 #                      AVX512_VNNI/BF16/AMX)
 #   --paired-rounds N  rounds of the custom-CNN training step (when the filter selects it and
