@@ -72,7 +72,7 @@ run_catch() {
 }
 # On an AVX-512 machine the release preset runs the AVX-512 kernels and asan
 # the portable ones; the AVX2 kernels (the 6x16 GEMM micro-kernel, 8-float
-# simd::Vec, 12 direct-convolution accumulators) get a build of their own:
+# simd::Vec, 16 vector registers) get a build of their own:
 # the kernel, core and optimiser tests for -march=x86-64-v3.
 if grep -qw avx512f /proc/cpuinfo; then
   phase "avx2 configure" cmake -S . -B build/avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DBCNN_WITH_CUDA=OFF \

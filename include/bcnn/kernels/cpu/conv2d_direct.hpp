@@ -279,7 +279,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     using simd::Vec;
     constexpr int L = simd::width<T>;
     Vec<T> acc[P][V];
-#pragma GCC unroll 24
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) acc[p][v] = simd::load(bias + v * L);
@@ -290,7 +290,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
             Vec<T> wv[V];
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) wv[v] = simd::load(w_r + (j * V + v) * L);
-#pragma GCC unroll 24
+#pragma GCC unroll 16
             for (int p = 0; p < P; ++p) {
                 const Vec<T> xv = simd::broadcast(in_r[p * pixel_step + j]);
 #pragma GCC unroll 2
@@ -300,13 +300,13 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     }
     if (activation == ActivationFn::relu) {
         const Vec<T> zero = {};
-#pragma GCC unroll 24
+#pragma GCC unroll 16
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) acc[p][v] = acc[p][v] < zero ? zero : acc[p][v];  // keeps NaN
     }
     if (pixels == P && filters >= V * L) {
-#pragma GCC unroll 24
+#pragma GCC unroll 16
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) simd::store(y + p * ld_y + v * L, acc[p][v]);
@@ -314,7 +314,7 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
     }
     // A partial block: through memory (constant indices keep acc in registers above).
     T part[P][V * L];
-#pragma GCC unroll 24
+#pragma GCC unroll 16
     for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) simd::store(part[p] + v * L, acc[p][v]);
