@@ -319,9 +319,7 @@ TEST_CASE("gemm: which kernels can read op(A) in place", "[kernels][gemm]") {
     // for AVX-512 (32 registers: float 14 x 32 in 31, double 4 x 8), AVX2
     // (16: float 6 x 16, double 4 x 8) and SSE2 float (4 x 8); not for SSE2
     // double (4 x 8 in 16 accumulators).
-#if defined(__AVX512F__)
-    const bool in_place_float = true, in_place_double = true;
-#elif defined(__AVX__)
+#if defined(__AVX__)  // AVX2 and AVX-512
     const bool in_place_float = true, in_place_double = true;
 #else
     const bool in_place_float = true, in_place_double = false;
