@@ -13,6 +13,7 @@
 #include <bcnn/kernels/cpu/conv2d.hpp>
 #include <bcnn/kernels/cpu/conv2d_direct.hpp>
 
+#include "support/conv_reference.hpp"
 #include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
@@ -22,54 +23,11 @@ using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
 using bcnn::testing::converted;
 using bcnn::testing::max_abs;
+using bcnn::testing::for_each_tap_inside;
+using bcnn::testing::reference_forward;
+using bcnn::testing::reference_input_gradient;
 
 namespace {
-
-// Output extent and padding before the first input along one axis, by the
-// Keras/TensorFlow rule as TensorFlow documents it (independent of window.hpp):
-// 'same' pads max(kernel - stride, 0) in total when stride divides in, else
-// max(kernel - in % stride, 0), the smaller half before.
-struct Axis {
-    Index out = 0, pad_before = 0;
-};
-
-Axis keras_axis(Index in, Index kernel, Index stride, Padding padding) {
-    if (padding == Padding::valid) return {(in - kernel) / stride + 1, 0};
-    const Index total = in % stride == 0 ? std::max<Index>(kernel - stride, 0) : std::max<Index>(kernel - in % stride, 0);
-    return {(in + stride - 1) / stride, total / 2};
-}
-
-// y[n, oh, ow, k] = act(b[k] + sum x[n, oh*sh - top + kh, ow*sw - left + kw, c] * w[kh, kw, c, k]),
-// x = 0 outside the image.
-Tensor<double> reference_forward(const Tensor<double>& x, const Tensor<double>& w, const Tensor<double>* b,
-                                 const ConvParams& p, cpu::ActivationFn activation) {
-    const Index batch = x.dim(0), in_h = x.dim(1), in_w = x.dim(2), channels = x.dim(3);
-    const Index kernel_h = w.dim(0), kernel_w = w.dim(1), filters = w.dim(3);
-    const Axis ah = keras_axis(in_h, kernel_h, p.stride_h, p.padding);
-    const Axis aw = keras_axis(in_w, kernel_w, p.stride_w, p.padding);
-    Tensor<double> y(Shape{batch, ah.out, aw.out, filters});
-    const Tensor<double> xc = x.clone(), wc = w.clone();
-    const double *xd = xc.data(), *wd = wc.data();
-    double* yd = y.data();
-    for (Index n = 0; n < batch; ++n)
-        for (Index oh = 0; oh < ah.out; ++oh)
-            for (Index ow = 0; ow < aw.out; ++ow)
-                for (Index k = 0; k < filters; ++k) {
-                    double sum = b ? (*b)(k) : 0.0;
-                    for (Index kh = 0; kh < kernel_h; ++kh)
-                        for (Index kw = 0; kw < kernel_w; ++kw) {
-                            const Index ih = oh * p.stride_h - ah.pad_before + kh;
-                            const Index iw = ow * p.stride_w - aw.pad_before + kw;
-                            if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
-                            for (Index c = 0; c < channels; ++c)
-                                sum += xd[((n * in_h + ih) * in_w + iw) * channels + c] *
-                                       wd[((kh * kernel_w + kw) * channels + c) * filters + k];
-                        }
-                    yd[((n * ah.out + oh) * aw.out + ow) * filters + k] =
-                        activation == cpu::ActivationFn::relu && sum < 0 ? 0.0 : sum;
-                }
-    return y;
-}
 
 template <typename T>
 void direct_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>* b, const ConvParams& p,
@@ -238,24 +196,6 @@ namespace {
 
 // d_weights[kh, kw, c, k] = sum over output pixels of x[n, ih, iw, c] * dy[n, oh, ow, k]
 // (the input pixel of tap (kh, kw), skipped when it lies in the padding).
-// Calls visit(n, oh, ow, kh, kw, ih, iw) for every output pixel of a
-// convolution of an input of shape x and every tap of its window that lies
-// inside the image (Keras padding by keras_axis).
-template <typename Visit>
-void for_each_tap_inside(const Shape& x, Index kernel_h, Index kernel_w, const ConvParams& p, Visit visit) {
-    const Axis ah = keras_axis(x[1], kernel_h, p.stride_h, p.padding);
-    const Axis aw = keras_axis(x[2], kernel_w, p.stride_w, p.padding);
-    for (Index n = 0; n < x[0]; ++n)
-        for (Index oh = 0; oh < ah.out; ++oh)
-            for (Index ow = 0; ow < aw.out; ++ow)
-                for (Index kh = 0; kh < kernel_h; ++kh)
-                    for (Index kw = 0; kw < kernel_w; ++kw) {
-                        const Index ih = oh * p.stride_h - ah.pad_before + kh;
-                        const Index iw = ow * p.stride_w - aw.pad_before + kw;
-                        if (ih >= 0 && ih < x[1] && iw >= 0 && iw < x[2]) visit(n, oh, ow, kh, kw, ih, iw);
-                    }
-}
-
 Tensor<double> reference_weights_gradient(const Tensor<double>& x, const Shape& w, const Tensor<double>& dy,
                                           const ConvParams& p) {
     Tensor<double> dw(w);
@@ -447,26 +387,6 @@ TEST_CASE("conv2d_direct_weights_gradient agrees with finite differences on the 
 }
 
 namespace {
-
-// dx[n, ih, iw, c] = sum over the output pixels whose window covers (ih, iw)
-// of w[kh, kw, c, k] * dy[n, oh, ow, k] (the chain rule on reference_forward).
-Tensor<double> reference_input_gradient(const Shape& x, const Tensor<double>& w, const Tensor<double>& dy,
-                                        const ConvParams& p) {
-    Tensor<double> dx(x);
-    const Tensor<double> wc = w.clone(), dyc = dy.clone();  // raw pointers, as in reference_weights_gradient
-    const double *wd = wc.data(), *dyd = dyc.data();
-    double* dxd = dx.data();
-    const Index channels = x[3], filters = w.dim(3), out_h = dy.dim(1), out_w = dy.dim(2);
-    const auto add_tap = [&](Index n, Index oh, Index ow, Index kh, Index kw, Index ih, Index iw) {
-        double* dxp = dxd + ((n * x[1] + ih) * x[2] + iw) * channels;
-        const double* dyp = dyd + ((n * out_h + oh) * out_w + ow) * filters;
-        const double* wp = wd + (kh * w.dim(1) + kw) * channels * filters;
-        for (Index c = 0; c < channels; ++c)
-            for (Index k = 0; k < filters; ++k) dxp[c] += wp[c * filters + k] * dyp[k];
-    };
-    for_each_tap_inside(x, w.dim(0), w.dim(1), p, add_tap);
-    return dx;
-}
 
 template <typename T>
 void direct_input_gradient(const Tensor<T>& w, const Tensor<T>& dy, const ConvParams& p, Tensor<T>& dx) {

@@ -70,17 +70,17 @@ struct Case {
 
 // Around the direct kernels' blocks: the custom CNN's first two layers,
 // 2-block filter counts (20 = 16 + 4, 33), one vector of filters (8 on AVX2
-// doubles), 'valid', images narrower than a pixel block. No direct input
-// gradient (the fallback when dx is wanted) for 3 filters turned into input
-// channels (3->16), 33 turned channels (5->33) or stride 2. Of the fused
-// cases with dx, whole vectors of filters (16, 8, and 20 doubles on AVX2)
-// take both gradients in one pass over dy (conv2d_direct_relu_backward)
+// doubles), 'valid', images narrower than a pixel block. Fewer than 8
+// channels (3->16, 5->33) take the planar input gradient through the mask
+// (conv2d_planar.hpp); stride 2 has no direct input gradient (the fallback
+// when dx is wanted). Of the other fused cases with dx, whole vectors of
+// filters (16, 8, and 20 doubles on AVX2) take both gradients in one pass over dy (conv2d_direct_relu_backward)
 // unless narrow Winograd takes them (whole vectors of channels and filters,
 // at most 32: 16->16, 8->8, 16->32), reading dy through the mask as well;
 // 20 floats take the weights gradient, then the input gradient.
 const Case kCases[] = {
-    {2, 9, 11, 3, 16, 3, 1, Padding::same, false}, {2, 8, 13, 16, 16, 3, 1, Padding::same, true},
-    {1, 7, 5, 9, 20, 3, 1, Padding::same, true},   {2, 6, 9, 5, 33, 5, 1, Padding::same, false},
+    {2, 9, 11, 3, 16, 3, 1, Padding::same, true},  {2, 8, 13, 16, 16, 3, 1, Padding::same, true},
+    {1, 7, 5, 9, 20, 3, 1, Padding::same, true},   {2, 6, 9, 5, 33, 5, 1, Padding::same, true},
     {3, 5, 4, 8, 8, 3, 1, Padding::same, true},    {2, 9, 10, 5, 12, 3, 2, Padding::valid, false},
     {1, 1, 1, 16, 16, 3, 1, Padding::same, true},  {2, 9, 7, 16, 32, 3, 1, Padding::same, true},
 };

@@ -241,7 +241,7 @@ TEMPLATE_TEST_CASE("gemm: op(A) read in place across its row, column and depth b
     // columns than one of its column blocks (both at most 256 here), three
     // depth blocks, partial micro-panels of A and B, strided A and C; then
     // both sides of the widest op(B) that it takes.
-    const Index mr = Blocking<TestType>::mr, nr = Blocking<TestType>::nr, kc = Blocking<TestType>::kc;
+    const Index mr = Blocking<TestType>::mr, kc = Blocking<TestType>::kc;
     const Index widest = cpu::detail::kGemmInPlaceAMaxColumns;
     REQUIRE(cpu::detail::gemm_reads_a_in_place<TestType>(Transpose::no, 300, 300) ==
             cpu::detail::GemmInPlaceAKernel<TestType>::available);

@@ -22,7 +22,9 @@
 // - few input channels (direct_pays, direct_pays_weights_gradient,
 //   direct_pays_input_gradient): a direct convolution with no im2col for the
 //   forward, the weights gradient and (stride 1, 'same') the input gradient
-//   (conv2d_direct.hpp), e.g. the first layers on RGB images;
+//   (conv2d_direct.hpp), e.g. the first layers on RGB images; with fewer
+//   than 8 input channels the input gradient vectorised over pixels instead
+//   (planar_pays_input_gradient, conv2d_planar.hpp);
 // - 3x3 stride 1, wide enough (winograd_pays_forward /
 //   winograd_pays_input_gradient): Winograd F(4x4, 3x3) for the forward and
 //   the input gradient (winograd.hpp); with at most 32 channels and filters,
@@ -46,6 +48,7 @@
 #include "bcnn/kernels/cpu/column_sums.hpp"
 #include "bcnn/kernels/cpu/conv2d_direct.hpp"
 #include "bcnn/kernels/cpu/conv2d_dims.hpp"
+#include "bcnn/kernels/cpu/conv2d_planar.hpp"
 #include "bcnn/kernels/cpu/conv_algorithm.hpp"
 #include "bcnn/kernels/cpu/gemm.hpp"
 #include "bcnn/kernels/cpu/im2col.hpp"
@@ -302,6 +305,8 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
         detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dxm);
     else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
         detail::conv2d_direct_input_gradient(d, dym, weights.data(), dxm);
+    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::planar_pays_input_gradient(d))
+        detail::conv2d_planar_input_gradient(d, dym, weights.data(), dxm);
     else if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
     else
@@ -338,7 +343,7 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     const bool one_pass = dx && detail::direct_relu_backward_applies<T>(d);
     const bool narrow = automatic && detail::winograd_narrow_applicable<T>(d) && (d.channels >= 16 || !one_pass);
     const bool direct = automatic && !narrow && detail::direct_pays_weights_gradient(d) &&
-                        (!dx || detail::direct_pays_input_gradient(d));
+                        (!dx || detail::direct_pays_input_gradient(d) || detail::planar_pays_input_gradient(d));
     if (!narrow && !direct) {
         if (d_bias)
             relu_backward_bias_gradient(relu_output, dy, pre, *d_bias);
@@ -371,7 +376,11 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
         return;
     }
     detail::conv2d_direct_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask, d_bias_data);
-    if (dx) detail::conv2d_direct_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
+    if (!dx) return;
+    if (detail::planar_pays_input_gradient(d))
+        detail::conv2d_planar_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
+    else
+        detail::conv2d_direct_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
 }
 
 }  // namespace cpu

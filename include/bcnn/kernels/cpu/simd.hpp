@@ -21,11 +21,14 @@
 //   Lanes<T>                integer lanes as wide as T's (what comparing two Vec<T> gives)
 //   widen_bytes<T>(p)       width<T> bytes from p, each zero-extended to a lane of Lanes<T>
 //   narrow_to_bytes<T>(p, v)  the low byte of each lane of v (a Lanes<T>) to p
+//   transpose(rows)         a width<T> x width<T> block, one Vec<T> per row, transposed in registers
+//   hold(v)                 v stays in a register where it is used (see below)
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -190,6 +193,48 @@ inline void narrow_to_bytes(std::uint8_t* p, const Lanes<T>& v) {
     }
 #endif
     for (int lane = 0; lane < width<T>; ++lane) p[lane] = static_cast<std::uint8_t>(v[lane]);
+}
+
+// Makes the compiler treat v as a value it cannot see through: a vector
+// loaded once and multiplied G times is then held in a register, where GCC 12
+// otherwise folds the load into each of the G FMAs as a memory operand. An
+// unaligned 64-byte load crossing a cache line takes two load slots, so that
+// made conv2d_planar.hpp's kernel load-bound (3x3 3->16 @150: 8 ms against 4).
+template <typename T>
+inline void hold(Vec<T>& v) {
+#if defined(__AVX512F__)
+    asm("" : "+v"(v));
+#elif defined(__SSE2__)
+    asm("" : "+x"(v));
+#else
+    (void)v;
+#endif
+}
+
+// One stage of transpose: for the pairs of rows (i, i + Block) with bit Block
+// of i clear, the lanes with bit Block set of row i trade places with the
+// lanes with it clear of row i + Block (two-source shuffles with constant
+// indices: vpermt2ps / vshufps and vperm2f128 / unpck*).
+template <typename T, int Block, std::size_t... Lane>
+inline void transpose_stage(Vec<T> (&rows)[width<T>], std::index_sequence<Lane...>) {
+    constexpr int L = width<T>;
+    constexpr Lanes<T> low = {((Lane & Block) ? L + static_cast<int>(Lane) - Block : static_cast<int>(Lane))...};
+    constexpr Lanes<T> high = {((Lane & Block) ? L + static_cast<int>(Lane) : static_cast<int>(Lane) + Block)...};
+#pragma GCC unroll 16
+    for (int i = 0; i < L; ++i)
+        if ((i & Block) == 0) {
+            const Vec<T> top = rows[i], bottom = rows[i + Block];
+            rows[i] = __builtin_shuffle(top, bottom, low);
+            rows[i + Block] = __builtin_shuffle(top, bottom, high);
+        }
+    if constexpr (Block > 1) transpose_stage<T, Block / 2>(rows, std::index_sequence<Lane...>());
+}
+
+// rows[i][j] becomes rows[j][i]: log2(width<T>) stages, each swapping one bit
+// of the row index with the same bit of the lane index.
+template <typename T>
+inline void transpose(Vec<T> (&rows)[width<T>]) {
+    if constexpr (width<T> > 1) transpose_stage<T, width<T> / 2>(rows, std::make_index_sequence<width<T>>());
 }
 
 }  // namespace simd
