@@ -162,6 +162,24 @@ TEST_CASE("conv2d_direct_forward agrees with conv2d_forward on the custom CNN's 
     }
 }
 
+TEST_CASE("conv2d_direct_forward streams a large aligned output: the same bits as plain stores",
+          "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    const Index filters = 64;  // 1 x 260 x 256 x 64 floats: 17 MB, over kDirectStreamBytes
+    const Tensor<float> x = random_tensor<float>(Shape{1, 260, 256, 3}, 14);
+    const Tensor<float> w = random_tensor<float>(Shape{3, 3, 3, filters}, 15);
+    const Tensor<float> b = random_tensor<float>(Shape{filters}, 16);
+    const cpu::detail::Conv2DDims d = cpu::detail::conv2d_dims(x.shape(), w.shape(), p, "test");
+    Tensor<float> streamed(d.output_shape(), 1e9f);
+    REQUIRE(cpu::detail::direct_streams_output(d, streamed.as_rows("y")));
+    direct_forward(x, w, &b, p, cpu::ActivationFn::relu, streamed);
+    Tensor<float> wide(Shape{1, 260, 256, filters + 1}, 1e9f);  // rows one float apart from whole vectors
+    Tensor<float> stored = wide.channels(1, 1 + filters);
+    REQUIRE_FALSE(cpu::detail::direct_streams_output(d, stored.as_rows("y")));
+    direct_forward(x, w, &b, p, cpu::ActivationFn::relu, stored);
+    CHECK(max_abs_diff(converted<double>(streamed), converted<double>(stored.clone())) == 0);
+}
+
 TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][conv2d_direct]") {
     const auto dims = [](Index channels, Index filters, Index kernel, Index stride) {
         return cpu::detail::conv2d_dims(Shape{32, 150, 150, channels}, Shape{kernel, kernel, channels, filters},

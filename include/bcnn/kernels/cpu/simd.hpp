@@ -23,6 +23,7 @@
 //   narrow_to_bytes<T>(p, v)  the low byte of each lane of v (a Lanes<T>) to p
 //   transpose(rows)         a width<T> x width<T> block, one Vec<T> per row, transposed in registers
 //   hold(v)                 v stays in a register where it is used (see below)
+//   stream(p, v)            a non-temporal store (p aligned to kVectorBytes); stream_fence() after the last
 
 #include <cmath>
 #include <cstdint>
@@ -208,6 +209,38 @@ inline void hold(Vec<T>& v) {
     asm("" : "+x"(v));
 #else
     (void)v;
+#endif
+}
+
+// Stores v at p (aligned to kVectorBytes) past the caches: an output far
+// larger than the caches is then written once, not first read for ownership.
+// Such stores are weakly ordered: the thread that made them calls
+// stream_fence() before other threads read p.
+template <typename T>
+inline void stream(T* p, const Vec<T>& v) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+        _mm512_stream_ps(p, reinterpret_cast<__m512>(v));
+    else
+        _mm512_stream_pd(p, reinterpret_cast<__m512d>(v));
+#elif defined(__AVX__)
+    if constexpr (std::is_same_v<T, float>)
+        _mm256_stream_ps(p, reinterpret_cast<__m256>(v));
+    else
+        _mm256_stream_pd(p, reinterpret_cast<__m256d>(v));
+#elif defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>)
+        _mm_stream_ps(p, reinterpret_cast<__m128>(v));
+    else
+        _mm_stream_pd(p, reinterpret_cast<__m128d>(v));
+#else
+    store(p, v);
+#endif
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+    _mm_sfence();
 #endif
 }
 
