@@ -210,6 +210,46 @@ TEST_CASE("direct_pays picks the layers with few input channels", "[kernels][con
     CHECK_FALSE(cpu::detail::direct_pays_weights_gradient(dims(3, 4, 3, 1)));
 }
 
+TEST_CASE("direct_pays_small_map takes small maps with few filters, where Winograd's tiles are mostly padding",
+          "[kernels][conv2d_direct]") {
+    const auto dims = [](Index size, Index channels, Index filters) {
+        return cpu::detail::conv2d_dims(Shape{32, size, size, channels}, Shape{3, 3, channels, filters},
+                                        ConvParams{1, 1, Padding::same}, "test");
+    };
+    for (const Index size : {3, 4, 5, 6, 9, 10}) CHECK(cpu::detail::direct_pays_small_map(dims(size, 128, 32)));
+    CHECK(cpu::detail::direct_pays_small_map(dims(9, 512, 64)));
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(dims(9, 512, 65)));  // too many filters
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(dims(7, 128, 32)));  // 49 of 64 tile outputs used
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(dims(8, 128, 32)));
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(dims(18, 128, 32)));
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(dims(2, 128, 32)));  // 4 outputs
+    CHECK_FALSE(cpu::detail::direct_pays_small_map(cpu::detail::conv2d_dims(
+        Shape{32, 9, 9, 128}, Shape{1, 1, 128, 32}, ConvParams{1, 1, Padding::same}, "test")));  // a plain GEMM
+}
+
+TEST_CASE("conv2d_forward on small maps with many channels (the direct kernels) matches the reference",
+          "[kernels][conv2d_direct]") {
+    const ConvParams p{1, 1, Padding::same};
+    std::uint64_t seed = 700;
+    for (const Index size : {4, 9, 10})
+        for (const Index filters : {32, 17}) {
+            INFO(size << "x" << size << ", 128 -> " << filters);
+            const Tensor<double> x = random_tensor<double>(Shape{3, size, size, 128}, seed++);
+            const Tensor<double> w = random_tensor<double>(Shape{3, 3, 128, filters}, seed++);
+            const Tensor<double> b = random_tensor<double>(Shape{filters}, seed++);
+            REQUIRE(cpu::detail::direct_pays_small_map(cpu::detail::conv2d_dims(x.shape(), w.shape(), p, "test")));
+            const Tensor<double> expected = reference_forward(x, w, &b, p, cpu::ActivationFn::relu);
+            Tensor<double> y(expected.shape());
+            cpu::conv2d_forward(x, w, &b, p, y, cpu::ActivationFn::relu);
+            CHECK(max_abs_diff(y, expected) < 1e-12);
+            Tensor<float> yf(expected.shape());
+            const Tensor<float> bf = converted<float>(b);
+            cpu::conv2d_forward(converted<float>(x), converted<float>(w), &bf, p, yf, cpu::ActivationFn::relu);
+            // 3 * 3 * 128 products of magnitude <= 1 and a bias per value
+            CHECK(max_abs_diff(converted<double>(yf), expected) < 1e-5 * std::max(1.0, max_abs(expected)));
+        }
+}
+
 namespace {
 
 // d_weights[kh, kw, c, k] = sum over output pixels of x[n, ih, iw, c] * dy[n, oh, ow, k]

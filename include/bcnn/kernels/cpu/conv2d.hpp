@@ -228,7 +228,7 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weights, OptionalInput<
         detail::conv2d_winograd_narrow_forward(d, xm, weights.data(), b, ym, activation);
         return;
     }
-    if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays(d)) {
+    if (conv_algorithm() == ConvAlgorithm::automatic && (detail::direct_pays(d) || detail::direct_pays_small_map(d))) {
         detail::conv2d_direct_forward(d, xm, weights.data(), b, activation, ym);
         return;
     }

@@ -88,7 +88,31 @@ inline bool direct_pays(const Conv2DDims& d) {
     return narrow && d.filters >= 8 && d.window.kernel_h * d.window.kernel_w <= 49 && !d.pointwise();
 }
 
-// Weights gradient, same machine and units:
+// The forward also pays on small maps with at most 64 filters, whatever the
+// channels: Winograd's 4x4 tiles hang past a 9x9 map (81 of 144 outputs
+// used), and im2col + GEMM has few rows there. Measured on the 2-core
+// AVX-512 Xeon (batch 32, 2 threads, minima of 2 medians of 21; ms, direct
+// against the choice above, Winograd or im2col + GEMM):
+//   3x3 128->32 @9  0.88 vs 1.28    @10 1.11 vs 1.29   @5 0.30 vs 0.46   @4 0.23 vs 0.32
+//   3x3 128->32 @3  0.22 vs 0.37    256->32 @9 1.84 vs 2.84   128->64 @9 1.83 vs 2.31
+//   3x3 64->64 @9   1.23 vs 1.38    512->32 @4 1.15 vs 1.35   128->16 @9 0.51 vs 1.42
+//   batch 1: 128->32 @9 0.074 vs 0.138, @4 0.021 vs 0.075
+// but not where the tiles are mostly used or the map is tiny:
+//   3x3 128->32 @7  0.98 vs 0.83 (49 of 64 used)   @18 2.87 vs 2.76 (324 of 400)   @2 0.14 vs 0.11
+//   3x3 32->32 @9   0.22 vs 0.21    512->512 @9 120 vs 48   256->256 @9 25 vs 12
+// hence at most 64 filters, 3x3 to 10x10 outputs (9 to 100), and at most
+// 70% of the 4x4 tiles used unless the map is one tile (4x4). The input
+// gradient (the turned problem) gained less and lost at 64->64 @9 (1.58 vs
+// 1.39), so it keeps its own rule.
+inline bool direct_pays_small_map(const Conv2DDims& d) {
+    const Index out_h = d.geometry.out_h, out_w = d.geometry.out_w, outputs = out_h * out_w;
+    const Index tile_outputs = (out_h + 3) / 4 * 4 * ((out_w + 3) / 4 * 4);
+    const bool tiles_wasted = 10 * outputs <= 7 * tile_outputs || outputs <= 16;
+    return d.filters >= 8 && d.filters <= 64 && outputs >= 9 && outputs <= 100 && tiles_wasted &&
+           d.window.kernel_h * d.window.kernel_w <= 49 && !d.pointwise();
+}
+
+// Weights gradient, on the Zen 3 in the units of direct_pays:
 //   3x3 1->16 2.8 / 3.6   3->8 2.2 / 2.6    3->16 1.7 / 2.2   4->16 1.7 / 2.3   8->8 3.6 / 4.3
 //   3x3 8->16 1.4 / 1.9   12->16 1.3 / 1.5  16->16 2.0 / 1.6  5x5 16->16 @75 1.8 / 2.6
 //   3x3/2 3->32 1.4 / 2.0 5x5 3->32 1.1 / 1.2   3x3 8->32 @75 0.8 / 1.3   16->32 @75 0.8 / 1.0
