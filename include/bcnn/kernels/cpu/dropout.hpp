@@ -27,9 +27,12 @@ void dropout_forward(const Tensor<T>& x, typename bcnn::detail::NonDeduced<T>::t
     const T scale = T(1) / (T(1) - rate);
     detail::for_each_row(
         "dropout_forward", mask,
-        [&](Index row_first, T* keep, Index cols) {
+        [&, threshold = T(rate), kept = scale](Index row_first, T* keep, Index cols) {
+            // threshold and kept are the lambda's own copies: through references, which keep
+            // might alias, GCC reloaded them for every element and branched on the random
+            // comparison (half the forward's time, 331,776 values, 1 thread).
             rng.uniform_run(first + static_cast<std::uint64_t>(row_first), cols, keep);
-            for (Index c = 0; c < cols; ++c) keep[c] = keep[c] >= rate ? scale : T(0);
+            for (Index c = 0; c < cols; ++c) keep[c] = keep[c] >= threshold ? kept : T(0);
         });
     detail::for_each_row(
         "dropout_forward", y,
