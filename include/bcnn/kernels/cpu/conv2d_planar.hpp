@@ -7,7 +7,8 @@
 // direct_input_gradient_dims / direct_turned_weights): K input channels, C
 // filters. The direct forward vectorises over filters, so C = 3 would fill 3
 // of a vector's lanes; im2col + GEMM + col2im (conv2d.hpp) ran 3x3 3->16 @150
-// at ~25 GFLOP/s (batch 32, 2 threads, AVX-512: 23-35 ms).
+// at ~25 GFLOP/s (batch 32, 2 threads, AVX-512: 23-35 ms; here 7-8.5 ms, of
+// which the transpose, bound by reading dy from memory, is 2-2.6).
 // Here each row of dy that a group of output rows reads is first transposed
 // into K planes of pixels (zero-padded left and right), so the window of
 // output pixels [ow, ow + L) at kernel column kw and channel k is the
@@ -35,7 +36,7 @@ namespace bcnn {
 namespace cpu {
 namespace detail {
 
-// Input channels (filters of the turned convolution) below which the input
+// The most input channels (filters of the turned convolution) whose input
 // gradient runs here; from 8 on, direct_pays_input_gradient may take it.
 constexpr Index kPlanarMaxChannels = 7;
 // Filters summed at once: at most 4, so that a group keeps 3 or more vectors of pixels.
