@@ -303,10 +303,8 @@ void conv2d_backward(const Tensor<T>& x, const Tensor<T>& weights, const Tensor<
     const RowMatrix<T> dxm = dx->as_rows("conv2d_backward input gradient");
     if (narrow)
         detail::conv2d_winograd_narrow_input_gradient(d, dym, weights.data(), dxm);
-    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_pays_input_gradient(d))
-        detail::conv2d_direct_input_gradient(d, dym, weights.data(), dxm);
-    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::planar_pays_input_gradient(d))
-        detail::conv2d_planar_input_gradient(d, dym, weights.data(), dxm);
+    else if (conv_algorithm() == ConvAlgorithm::automatic && detail::direct_or_planar_pays_input_gradient(d))
+        detail::conv2d_direct_or_planar_input_gradient(d, dym, weights.data(), dxm);
     else if (conv_algorithm() == ConvAlgorithm::automatic && detail::winograd_pays_input_gradient(d))
         detail::conv2d_winograd_input_gradient(d, dym, weights.data(), dxm);
     else
@@ -343,7 +341,7 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
     const bool one_pass = dx && detail::direct_relu_backward_applies<T>(d);
     const bool narrow = automatic && detail::winograd_narrow_applicable<T>(d) && (d.channels >= 16 || !one_pass);
     const bool direct = automatic && !narrow && detail::direct_pays_weights_gradient(d) &&
-                        (!dx || detail::direct_pays_input_gradient(d) || detail::planar_pays_input_gradient(d));
+                        (!dx || detail::direct_or_planar_pays_input_gradient(d));
     if (!narrow && !direct) {
         if (d_bias)
             relu_backward_bias_gradient(relu_output, dy, pre, *d_bias);
@@ -376,11 +374,7 @@ void conv2d_relu_backward(const Tensor<T>& x, const Tensor<T>& weights, const Te
         return;
     }
     detail::conv2d_direct_weights_gradient(d, x.as_rows(op), dym, d_weights->data(), &mask, d_bias_data);
-    if (!dx) return;
-    if (detail::planar_pays_input_gradient(d))
-        detail::conv2d_planar_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
-    else
-        detail::conv2d_direct_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
+    if (dx) detail::conv2d_direct_or_planar_input_gradient(d, dym, weights.data(), dx->as_rows(op), &mask);
 }
 
 }  // namespace cpu

@@ -31,7 +31,7 @@
 // against the vectors of weights of its tap and channel.
 // Weights gradient: for each output row and block, J patch values (kh, kw, c)
 // x the block's vectors (again 12 accumulators; fewer for a patch's last
-// group: with_gradient_group) are summed over the row's
+// group: with_group_size) are summed over the row's
 // pixels, each input value broadcast against the vectors of dy, then
 // added to the chunk's own (KH*KW*C, lanes) partial sums; chunks of output
 // rows are added in chunk order, so the result depends only on the thread count.
@@ -333,17 +333,15 @@ void direct_forward_pixels(const T* in, Index pixel_step, Index row_step, Index 
             for (int v = 0; v < V; ++v) acc[p][v] = acc[p][v] < zero ? zero : acc[p][v];  // keeps NaN
     }
     if (pixels == P && filters >= V * L) {
-        if (stream) {
-#pragma GCC unroll 16
-            for (int p = 0; p < P; ++p)
-#pragma GCC unroll 2
-                for (int v = 0; v < V; ++v) simd::stream(y + p * ld_y + v * L, acc[p][v]);
-            return;
-        }
 #pragma GCC unroll 16
         for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
-            for (int v = 0; v < V; ++v) simd::store(y + p * ld_y + v * L, acc[p][v]);
+            for (int v = 0; v < V; ++v) {
+                if (stream)
+                    simd::stream(y + p * ld_y + v * L, acc[p][v]);
+                else
+                    simd::store(y + p * ld_y + v * L, acc[p][v]);
+            }
         return;
     }
     // A partial block: through memory (constant indices keep acc in registers above).
@@ -472,13 +470,14 @@ void conv2d_direct_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
                           ActivationFn::linear, dx, relu_output);
 }
 
-// Calls body(std::integral_constant<int, J>()) for a group of `count` values
-// of direct_gradient_values: J the fewest of Most (the accumulators of a
-// whole group) and its 2/3, 1/2 and 1/4 that holds them (Most when count is
+// Calls body(std::integral_constant<int, J>()) for the last group of `count`
+// items of a kernel that takes at most Most at once (values of
+// direct_gradient_values, vectors of pixels of conv2d_planar.hpp): J the
+// fewest of Most and its 2/3, 1/2 and 1/4 that holds them (Most when count is
 // larger). The last group of a 3x3x3 patch at 12 accumulators then computes
 // 3 values instead of 12, and 16 channels at 24 take 16.
 template <int Most, typename Body>
-void with_gradient_group(Index count, Body&& body) {
+void with_group_size(Index count, Body&& body) {
     if (count <= Most / 4)
         body(std::integral_constant<int, std::max(1, Most / 4)>());
     else if (count <= Most / 2)
@@ -635,7 +634,7 @@ void direct_gradient_row(const Conv2DDims& d, const std::vector<DirectFilterBloc
             for (Index r = rows.kh_begin * window_row; r < end; r += most) {
                 const int count = static_cast<int>(std::min<Index>(most, end - r));
                 T* block_sum = sum + block.offset + r * block.lanes;
-                with_gradient_group<most>(count, [&](auto values) {
+                with_group_size<most>(count, [&](auto values) {
                     constexpr int J = decltype(values)::value;
                     if (dy.mask)
                         direct_gradient_values<T, V, J, true>(in_rows, offsets + r, pixel_step, dy.values, dy.mask,

@@ -182,7 +182,7 @@ void planar_forward_row(const Conv2DDims& t, const T* turned, const DirectRows& 
             // Blocks of P vectors; the last takes the fewest of P, 2P/3, P/2, P/4 vectors that reach the row's end.
             for (Index ow = 0; ow < out_w;) {
                 const Index vectors = (out_w - ow + L - 1) / L;
-                with_gradient_group<P>(vectors, [&](auto block) {
+                with_group_size<P>(vectors, [&](auto block) {
                     constexpr int V = decltype(block)::value;
                     planar_forward_pixels<T, G, V>(in + ow, rows.columns, rows.row_step,
                                                    kernel_rows.kh_end - kernel_rows.kh_begin, kernel_w, t.channels,
@@ -220,6 +220,21 @@ void conv2d_planar_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, c
             group = end;
         }
     });
+}
+
+// The input gradient without im2col for few input channels: the planar
+// kernel below 8 channels, else the direct one (turned); where either applies.
+inline bool direct_or_planar_pays_input_gradient(const Conv2DDims& d) {
+    return direct_pays_input_gradient(d) || planar_pays_input_gradient(d);
+}
+
+template <typename T>
+void conv2d_direct_or_planar_input_gradient(const Conv2DDims& d, const RowMatrix<T>& dy, const T* weights,
+                                            const RowMatrix<T>& dx, const RowMatrix<T>* relu_output = nullptr) {
+    if (planar_pays_input_gradient(d))
+        conv2d_planar_input_gradient(d, dy, weights, dx, relu_output);
+    else
+        conv2d_direct_input_gradient(d, dy, weights, dx, relu_output);
 }
 
 }  // namespace detail

@@ -117,7 +117,7 @@ void winograd_narrow_gradient_products(const T* v, const T* q, const std::vector
                 constexpr Index most = kWinogradNarrowGradientAccumulators / V;
                 for (Index c = 0; c < channels; c += most) {
                     const int values = static_cast<int>(std::min<Index>(most, channels - c));
-                    with_gradient_group<most>(values, [&](auto group) {
+                    with_group_size<most>(values, [&](auto group) {
                         direct_gradient_values<T, V, decltype(group)::value, false>(
                             v + xi * block * channels, offsets + c, channels,
                             q + xi * block * filters + filter_block.first, static_cast<const T*>(nullptr), filters,
