@@ -28,6 +28,7 @@ using bcnn::testing::max_abs;
 using bcnn::testing::max_abs_diff;
 using bcnn::testing::random_tensor;
 using bcnn::testing::reference_input_gradient;
+using bcnn::testing::relu_masked;
 
 namespace {
 
@@ -56,14 +57,6 @@ void planar_input_gradient(const Tensor<T>& w, const Tensor<T>& dy, Tensor<T>& d
     const RowMatrix<T> mask = relu_output ? relu_output->as_rows("relu_output") : RowMatrix<T>{};
     cpu::detail::conv2d_planar_input_gradient(d, dy.as_rows("dy"), w.data(), dx.as_rows("dx"),
                                               relu_output ? &mask : nullptr);
-}
-
-// dy where relu_output > 0, else 0 (NaN outputs too).
-Tensor<double> masked(const Tensor<double>& dy, const Tensor<double>& relu_output) {
-    const std::vector<double> values = dy.to_vector(), mask = relu_output.to_vector();
-    std::vector<double> result(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) result[i] = mask[i] > 0 ? values[i] : 0.0;
-    return Tensor<double>::from_vector(dy.shape(), result);
 }
 
 struct Case {
@@ -119,7 +112,7 @@ TEST_CASE("conv2d_planar_input_gradient reads dy through the ReLU mask and chann
         Tensor<double> wide_dx(Shape{2, 5, 37, channels + 2}, 7.0);
         Tensor<double> dx = wide_dx.channels(1, 1 + channels);
         planar_input_gradient(w, dy, dx, &y);
-        const Tensor<double> expected = reference_input_gradient(dx.shape(), w, masked(dy.clone(), y.clone()), kSame);
+        const Tensor<double> expected = reference_input_gradient(dx.shape(), w, relu_masked(dy, y), kSame);
         CHECK(max_abs_diff(dx.clone(), expected) < 1e-12);
         for (const Index c : {0, 4})  // the neighbours keep their 7s
             CHECK(wide_dx.channels(c, c + 1).to_vector() == std::vector<double>(2 * 5 * 37, 7.0));

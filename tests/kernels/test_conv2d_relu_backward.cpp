@@ -13,6 +13,7 @@
 
 #include <bcnn/kernels/cpu/conv2d.hpp>
 
+#include "support/conv_reference.hpp"
 #include "support/conv_support.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
@@ -23,6 +24,7 @@ using bcnn::testing::random_tensor;
 using bcnn::testing::converted;
 using bcnn::testing::max_abs;
 using bcnn::testing::ConvAlgorithmScope;
+using bcnn::testing::relu_masked;
 
 namespace {
 
@@ -37,9 +39,7 @@ struct Gradients {
 template <typename T>
 Gradients<T> masked_then_gemm(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& y, const Tensor<T>& dy,
                               const ConvParams& p) {
-    const Tensor<T> yc = y.clone(), dyc = dy.clone();
-    Tensor<T> pre(y.shape());
-    for (Index i = 0; i < pre.numel(); ++i) pre.data()[i] = yc.data()[i] > T(0) ? dyc.data()[i] : T(0);
+    const Tensor<T> pre = relu_masked(dy, y);
     Gradients<T> g{Tensor<T>(x.shape()), Tensor<T>(w.shape()), Tensor<T>(Shape{w.dim(3)})};
     const ConvAlgorithmScope gemm_only(cpu::ConvAlgorithm::gemm_only);
     cpu::conv2d_backward(x, w, pre, p, &g.dx, &g.dw, nullptr);
@@ -110,11 +110,7 @@ TEST_CASE("conv2d_relu_backward equals the ReLU mask then conv2d_backward, fused
             if (fused)
                 CHECK(all_equal(pre, 5.0));
             else
-                CHECK(max_abs_diff(pre, [&] {
-                          Tensor<double> m(y.shape());
-                          for (Index i = 0; i < m.numel(); ++i) m.data()[i] = y.data()[i] > 0 ? dy.data()[i] : 0;
-                          return m;
-                      }()) == 0);
+                CHECK(max_abs_diff(pre, relu_masked(dy, y)) == 0);
             CHECK(max_abs_diff(dw, expected.dw) < 1e-12 * scale);
             CHECK(max_abs_diff(db, expected.db) < 1e-12 * scale);
             if (want_dx) CHECK(max_abs_diff(dx, expected.dx) < 1e-12 * scale);

@@ -2,7 +2,8 @@
 // Nested-loop references for the convolution kernel tests, with their own
 // Keras padding rule (independent of window.hpp): the forward, the input
 // gradient, and the walk over every tap of every window that lies inside the
-// image that both use (as do the tests' weights-gradient references).
+// image that both use (as do the tests' weights-gradient references); and
+// the gradient before a ReLU.
 
 #include <algorithm>
 
@@ -95,6 +96,16 @@ inline Tensor<double> reference_input_gradient(const Shape& x, const Tensor<doub
     };
     for_each_tap_inside(x, w.dim(0), w.dim(1), p, add_tap);
     return dx;
+}
+
+// dy[i] where relu_output[i] > 0, else 0 (NaN outputs too): the gradient
+// before a ReLU whose output is relu_output (contiguous, dy's shape).
+template <typename T>
+Tensor<T> relu_masked(const Tensor<T>& dy, const Tensor<T>& relu_output) {
+    const Tensor<T> dyc = dy.clone(), yc = relu_output.clone();
+    Tensor<T> pre(dy.shape());
+    for (Index i = 0; i < pre.numel(); ++i) pre.data()[i] = yc.data()[i] > T(0) ? dyc.data()[i] : T(0);
+    return pre;
 }
 
 }  // namespace testing
